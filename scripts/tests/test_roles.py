@@ -1,0 +1,45 @@
+"""Every role has the same shape, documents every variable, and is exercised by a Molecule scenario."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROLES = sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(os.path.join(REPO, "roles", "*", "tasks")))
+
+
+def test_there_are_roles():
+    assert {"sysctl", "limits", "fstab", "swap"} <= set(ROLES)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_has_every_part(role):
+    for part in ("defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml", "tasks/main.yml",
+                 "handlers/main.yml", "README.md"):
+        assert os.path.isfile(os.path.join(REPO, "roles", role, part)), f"{role} lacks {part}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_variables_are_prefixed_with_its_name(role):
+    with open(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml")) as fh:
+        options = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
+    assert all(name.startswith(role + "_") for name in options), [n for n in options if not n.startswith(role)]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_is_converged_by_a_molecule_scenario(role):
+    """A scenario's converge playbook (or a playbook it imports) applies the role."""
+    playbooks = glob.glob(os.path.join(REPO, "playbooks", "*.yml"))
+    users = [p for p in playbooks if f"role: {role}\n" in open(p).read()]
+    scenarios = [open(m).read() for m in glob.glob(os.path.join(REPO, "molecule", "*", "molecule.yml"))]
+    assert any(os.path.relpath(p, REPO) in s for p in users for s in scenarios), role
+
+
+def test_role_readmes_match_argument_specs():
+    res = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "role-docs"), "--check"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
