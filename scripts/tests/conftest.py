@@ -5,7 +5,10 @@ import importlib.util
 import os
 import subprocess
 
+import json
+
 import pytest
+import yaml
 
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 LAUNCHER = os.path.join(SCRIPTS, "testhost")
@@ -30,3 +33,46 @@ def launch(*args, check=True):
 
 def runner_state():
     return subprocess.run([os.path.join(SCRIPTS, "runner-state")], capture_output=True, text=True, check=True).stdout
+
+
+REPO = os.path.abspath(os.path.join(SCRIPTS, ".."))
+SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+
+
+class Target:
+    """A container made by the launcher, with an inventory for it, to run Bedrock's playbooks against."""
+
+    def __init__(self, name, directory, groups=(), hostvars=None):
+        self.name = name
+        info = json.loads(launch("create", name).stdout)
+        self.inventory = directory / "hosts.yml"
+        host = {name: {"ansible_host": info["address"], "ansible_port": info["port"], "ansible_user": info["user"],
+                       "ansible_ssh_private_key_file": info["identity_file"], "ansible_ssh_common_args": SSH_ARGS,
+                       **(hostvars or {})}}
+        self.inventory.write_text(yaml.safe_dump({"all": {"hosts": host, "children": {g: {"hosts": {name: None}}
+                                                                                      for g in groups}}}))
+        self.directory = directory
+
+    def ssh(self, command, check=True):
+        return launch("ssh", self.name, command, check=check)
+
+    def ssh_out(self, command):
+        return self.ssh(command).stdout.strip()
+
+    def etc_checksums(self):
+        return self.ssh("find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum").stdout
+
+    def play(self, playbook, extra_vars=None, *args):
+        """Runs playbooks/<playbook> against the host; returns (result, output with whitespace folded)."""
+        cmd = ["ansible-playbook", "-i", str(self.inventory), *args]
+        if extra_vars is not None:
+            path = self.directory / "extra-vars.yml"
+            path.write_text(yaml.safe_dump(extra_vars))
+            cmd += ["-e", f"@{path}"]
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+        res = subprocess.run(cmd + [os.path.join(REPO, "playbooks", playbook)], capture_output=True, text=True,
+                             cwd=REPO, env=env)
+        return res, " ".join((res.stdout + res.stderr).split())
+
+    def destroy(self):
+        launch("destroy", self.name)

@@ -3,16 +3,10 @@
 on a fresh and a converged host, and what the roles promise on change: drift put back, tcp_tw_recycle removed
 from other files, stale drop-ins removed, swap resized and removed."""
 
-import json
-import os
-import subprocess
-
 import pytest
-import yaml
 
-from conftest import launch
+from conftest import Target, launch
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NAME = "pytest-bad-input"
 
 CASES = [
@@ -40,47 +34,31 @@ CASES = [
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
     launch("destroy", NAME, check=False)
-    host = json.loads(launch("create", NAME).stdout)
-    inventory = tmp_path_factory.mktemp("inv") / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {NAME: {
-        "ansible_host": host["address"], "ansible_port": host["port"], "ansible_user": host["user"],
-        "ansible_ssh_private_key_file": host["identity_file"],
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-        # / in a container has no fstab line; the noatime rule is tested through a missing mount point.
-        "fstab_noatime_mount_points": [],
-    }}}}))
-    yield inventory
-    launch("destroy", NAME)
+    # / in a container has no fstab line; the noatime rule is tested through a missing mount point.
+    host = Target(NAME, tmp_path_factory.mktemp("os"), hostvars={"fstab_noatime_mount_points": []})
+    yield host
+    host.destroy()
 
 
-def etc_checksums():
-    return launch("ssh", NAME, "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum").stdout
-
-
-def os_layer(target, *args):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    res = subprocess.run(["ansible-playbook", "-i", str(target), *args, os.path.join(REPO, "playbooks", "os.yml")],
-                         capture_output=True, text=True, cwd=REPO, env=env)
-    return res, " ".join((res.stdout + res.stderr).split())
+def os_layer(target, *args, extra_vars=None):
+    return target.play("os.yml", extra_vars, *args)
 
 
 @pytest.mark.parametrize("case,extra_vars,message", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_before_any_change(target, tmp_path, case, extra_vars, message):
-    vars_file = tmp_path / "vars.yml"
-    vars_file.write_text(yaml.safe_dump(extra_vars))
-    before = etc_checksums()
-    res, output = os_layer(target, "-e", f"@{vars_file}")
+def test_bad_input_is_refused_before_any_change(target, case, extra_vars, message):
+    before = target.etc_checksums()
+    res, output = os_layer(target, extra_vars=extra_vars)
     assert res.returncode != 0, f"{case} was accepted:\n{res.stdout[-3000:]}"
     assert message in output, f"{case}: expected {message!r} in:\n{res.stdout[-3000:]}"
     assert "changed=0" in output
-    assert etc_checksums() == before, f"{case}: /etc changed"
+    assert target.etc_checksums() == before, f"{case}: /etc changed"
 
 
 def test_check_mode_on_a_fresh_host_does_not_fail(target):
-    before = etc_checksums()
+    before = target.etc_checksums()
     res, output = os_layer(target, "--check", "--diff")
     assert res.returncode == 0 and "failed=0" in output, res.stdout[-3000:]
-    assert etc_checksums() == before, "check mode changed /etc"
+    assert target.etc_checksums() == before, "check mode changed /etc"
 
 
 def test_check_mode_on_a_converged_host_changes_nothing(target):
@@ -90,47 +68,37 @@ def test_check_mode_on_a_converged_host_changes_nothing(target):
     assert res.returncode == 0 and "changed=0" in output and "failed=0" in output, res.stdout[-3000:]
 
 
-def write_vars(tmp_path, data):
-    path = tmp_path / "vars.yml"
-    path.write_text(yaml.safe_dump(data))
-    return f"@{path}"
-
-
-def ssh(command):
-    return launch("ssh", NAME, command).stdout.strip()
-
-
 def test_live_drift_is_put_back(target):
-    ssh("sysctl -w net.core.somaxconn=1234")
+    target.ssh_out("sysctl -w net.core.somaxconn=1234")
     res, output = os_layer(target)
     assert res.returncode == 0, res.stdout[-3000:]
-    assert ssh("sysctl -n net.core.somaxconn") == "8192"
+    assert target.ssh_out("sysctl -n net.core.somaxconn") == "8192"
 
 
 def test_tcp_tw_recycle_is_removed_from_other_files(target):
-    ssh("printf 'net.ipv4.tcp_tw_recycle = 1\\nnet.ipv4.tcp_fin_timeout = 30\\n' > /etc/sysctl.d/99-legacy.conf")
+    target.ssh_out("printf 'net.ipv4.tcp_tw_recycle = 1\\nnet.ipv4.tcp_fin_timeout = 30\\n' > /etc/sysctl.d/99-legacy.conf")
     res, _ = os_layer(target)
     assert res.returncode == 0, res.stdout[-3000:]
-    assert ssh("cat /etc/sysctl.d/99-legacy.conf") == "net.ipv4.tcp_fin_timeout = 30"
+    assert target.ssh_out("cat /etc/sysctl.d/99-legacy.conf") == "net.ipv4.tcp_fin_timeout = 30"
 
 
-def test_a_service_dropped_from_the_list_loses_its_dropin(target, tmp_path):
+def test_a_service_dropped_from_the_list_loses_its_dropin(target):
     cron = "/etc/systemd/system/cron.service.d/60-bedrock-limits.conf"
-    res, _ = os_layer(target, "-e", write_vars(tmp_path, {"limits_systemd_services": [{"name": "cron", "nofile": 4096}]}))
-    assert res.returncode == 0 and ssh(f"cat {cron}").endswith("LimitNOFILE=4096")
-    assert ssh("systemctl show -p LimitNOFILE --value cron") == "4096"
-    res, _ = os_layer(target, "-e", write_vars(tmp_path, {"limits_systemd_services": [{"name": "ssh", "nofile": 4096}]}))
+    res, _ = os_layer(target, extra_vars={"limits_systemd_services": [{"name": "cron", "nofile": 4096}]})
+    assert res.returncode == 0 and target.ssh_out(f"cat {cron}").endswith("LimitNOFILE=4096")
+    assert target.ssh_out("systemctl show -p LimitNOFILE --value cron") == "4096"
+    res, _ = os_layer(target, extra_vars={"limits_systemd_services": [{"name": "ssh", "nofile": 4096}]})
     assert res.returncode == 0
-    assert launch("ssh", NAME, f"test -e {cron}", check=False).returncode != 0
-    assert ssh("systemctl show -p LimitNOFILE --value ssh") == "4096"
+    assert target.ssh(f"test -e {cron}", check=False).returncode != 0
+    assert target.ssh_out("systemctl show -p LimitNOFILE --value ssh") == "4096"
 
 
-def test_swap_file_is_resized_then_removed_cleanly(target, tmp_path):
-    res, _ = os_layer(target, "-e", write_vars(tmp_path, {"swap_size_mb": 48}))
+def test_swap_file_is_resized_then_removed_cleanly(target):
+    res, _ = os_layer(target, extra_vars={"swap_size_mb": 48})
     assert res.returncode == 0, res.stdout[-3000:]
-    assert ssh("stat -c %s /swapfile") == str(48 * 1024 * 1024)
-    assert ssh("blkid -p -o value -s TYPE /swapfile") == "swap"
-    res, _ = os_layer(target, "-e", write_vars(tmp_path, {"swap_enabled": False}))
+    assert target.ssh_out("stat -c %s /swapfile") == str(48 * 1024 * 1024)
+    assert target.ssh_out("blkid -p -o value -s TYPE /swapfile") == "swap"
+    res, _ = os_layer(target, extra_vars={"swap_enabled": False})
     assert res.returncode == 0, res.stdout[-3000:]
-    assert launch("ssh", NAME, "test -e /swapfile", check=False).returncode != 0
-    assert "/swapfile" not in ssh("cat /etc/fstab")
+    assert target.ssh("test -e /swapfile", check=False).returncode != 0
+    assert "/swapfile" not in target.ssh_out("cat /etc/fstab")
