@@ -54,7 +54,7 @@ def test_allocation_skips_numbers_in_use(launcher, tmp_path, monkeypatch):
     assert host["address"] == f"{launcher.SUBNET}.12"
     vm = launcher.allocate("d", "vm")
     assert vm["address"] == "127.0.0.1" and vm["port"] == launcher.VM_SSH_PORT_BASE + 12
-    assert vm["tap"] == "btap12" and vm["bridge_mac"].endswith(":0c")
+    assert vm["tap"] == f"t{launcher.SUBNET_TAG}n12" and vm["bridge_mac"].endswith(":0c")
 
 
 def test_unknown_host_is_a_clear_error(launcher, tmp_path, monkeypatch):
