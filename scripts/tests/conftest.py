@@ -74,5 +74,24 @@ class Target:
                              cwd=REPO, env=env)
         return res, " ".join((res.stdout + res.stderr).split())
 
+    def assert_refused_before_any_change(self, playbook, case, extra_vars, message):
+        """A bad input fails the run with `message` (naming the variable) and leaves /etc as it was."""
+        before = self.etc_checksums()
+        res, output = self.play(playbook, extra_vars)
+        assert res.returncode != 0, f"{case} was accepted:\n{res.stdout[-3000:]}"
+        assert message in output, f"{case}: expected {message!r} in:\n{res.stdout[-3000:]}"
+        assert "changed=0" in output
+        assert self.etc_checksums() == before, f"{case}: /etc changed"
+
     def destroy(self):
         launch("destroy", self.name)
+
+
+# A database host for the layer tests: one login role and its database (test-only password), small
+# shared_buffers, and no noatime on / (a container's / has no fstab line; the pre-flight checks every layer).
+DB_HOST_VARS = {
+    "fstab_noatime_mount_points": [],
+    "postgresql_shared_buffers_mb": 128,
+    "postgresql_users": [{"name": "app", "password": "app-test-password"}],
+    "postgresql_databases": [{"name": "appdb", "owner": "app"}],
+}

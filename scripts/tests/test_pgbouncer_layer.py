@@ -3,15 +3,9 @@ size change reloads PgBouncer online (same pid) and check mode reports nothing t
 
 import pytest
 
-from conftest import Target, launch
+from conftest import DB_HOST_VARS, Target, launch
 
 NAME = "pytest-pgbouncer"
-BASE = {
-    "fstab_noatime_mount_points": [],
-    "postgresql_shared_buffers_mb": 128,
-    "postgresql_users": [{"name": "app", "password": "app-test-password"}],
-    "postgresql_databases": [{"name": "appdb", "owner": "app"}],
-}
 
 CASES = [
     ("pools-over-server-slots", {"pgbouncer_default_pool_size": 200},
@@ -31,19 +25,14 @@ CASES = [
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
     launch("destroy", NAME, check=False)
-    host = Target(NAME, tmp_path_factory.mktemp("pgb"), groups=["db", "pgbouncer"], hostvars=BASE)
+    host = Target(NAME, tmp_path_factory.mktemp("pgb"), groups=["db", "pgbouncer"], hostvars=DB_HOST_VARS)
     yield host
     host.destroy()
 
 
 @pytest.mark.parametrize("case,extra_vars,message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_before_any_change(target, case, extra_vars, message):
-    before = target.etc_checksums()
-    res, output = target.play("pgbouncer.yml", extra_vars)
-    assert res.returncode != 0, f"{case} was accepted:\n{res.stdout[-3000:]}"
-    assert message in output, f"{case}: expected {message!r} in:\n{res.stdout[-3000:]}"
-    assert "changed=0" in output
-    assert target.etc_checksums() == before, f"{case}: /etc changed"
+    target.assert_refused_before_any_change("pgbouncer.yml", case, extra_vars, message)
 
 
 def console(target, command):

@@ -3,16 +3,9 @@ and a converged host, and reload versus restart (postmaster start time) includin
 
 import pytest
 
-from conftest import Target, launch
+from conftest import DB_HOST_VARS, Target, launch
 
 NAME = "pytest-postgresql"
-BASE = {
-    # A container's / has no fstab line for the OS layer's noatime (the pre-flight validates every layer).
-    "fstab_noatime_mount_points": [],
-    "postgresql_shared_buffers_mb": 128,
-    "postgresql_users": [{"name": "app", "password": "app-test-password"}],
-    "postgresql_databases": [{"name": "appdb", "owner": "app"}],
-}
 
 CASES = [
     ("shared-buffers-over-ram", {"postgresql_shared_buffers_mb": 10_000_000},
@@ -35,7 +28,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
     launch("destroy", NAME, check=False)
-    host = Target(NAME, tmp_path_factory.mktemp("pg"), groups=["db"], hostvars=BASE)
+    host = Target(NAME, tmp_path_factory.mktemp("pg"), groups=["db"], hostvars=DB_HOST_VARS)
     yield host
     host.destroy()
 
@@ -46,12 +39,7 @@ def psql(target, sql):
 
 @pytest.mark.parametrize("case,extra_vars,message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_before_any_change(target, case, extra_vars, message):
-    before = target.etc_checksums()
-    res, output = target.play("postgresql.yml", extra_vars)
-    assert res.returncode != 0, f"{case} was accepted:\n{res.stdout[-3000:]}"
-    assert message in output, f"{case}: expected {message!r} in:\n{res.stdout[-3000:]}"
-    assert "changed=0" in output
-    assert target.etc_checksums() == before, f"{case}: /etc changed"
+    target.assert_refused_before_any_change("postgresql.yml", case, extra_vars, message)
 
 
 def test_check_mode_on_a_fresh_host_does_not_fail(target):
