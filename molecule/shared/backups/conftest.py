@@ -1,0 +1,44 @@
+"""Helpers for the backups-layer tests: the database host and the backup store of the scenario."""
+
+import json
+import time
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def store(host):
+    return host.get_host("ansible://store", ansible_inventory=host.backend.ansible_inventory)
+
+
+@pytest.fixture(scope="module")
+def psql(host):
+    def run(sql, db="postgres"):
+        return host.check_output("runuser -u postgres -- psql -X -At -d %s -c %s", db, sql)
+    return run
+
+
+@pytest.fixture(scope="module")
+def config(host):
+    return json.loads(host.file("/etc/bedrock/backups.json").content_string)
+
+
+@pytest.fixture(scope="module")
+def as_postgres(host):
+    def run(command):
+        return host.run("cd /tmp && runuser -u postgres -- sh -c %s", command)
+    return run
+
+
+def heartbeat(host):
+    host.check_output("runuser -u postgres -- psql -X -q -d bedrock -c %s",
+                      "INSERT INTO heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat")
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
