@@ -7,19 +7,6 @@ from conftest import DB_HOST_VARS, Target, launch
 
 NAME = "pytest-pgbouncer"
 
-CASES = [
-    ("pools-over-server-slots", {"pgbouncer_default_pool_size": 200},
-     "pgbouncer_default_pool_size/pgbouncer_databases: the pools may open 205 server connections"),
-    ("max-client-conn-over-file-max", {"pgbouncer_max_client_conn": 50_000_000},
-     "pgbouncer_max_client_conn (50000000) needs LimitNOFILE=50000200, above fs.file-max"),
-    ("auth-trust", {"pgbouncer_auth_type": "trust"}, "pgbouncer_auth_type"),
-    ("auth-plain", {"pgbouncer_auth_type": "plain"}, "pgbouncer_auth_type"),
-    ("auth-any", {"pgbouncer_auth_type": "any"}, "pgbouncer_auth_type"),
-    ("listen-wide-without-opt-in", {"pgbouncer_listen_addr": "0.0.0.0"},
-     'pgbouncer_listen_addr "0.0.0.0" listens beyond loopback; set pgbouncer_listen_wide: true'),
-    ("console-user-without-login", {"pgbouncer_stats_users": ["monitor"]},
-     "pgbouncer_admin_users/pgbouncer_stats_users must also be in pgbouncer_auth_users"),
-]
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +15,6 @@ def target(tmp_path_factory):
     host = Target(NAME, tmp_path_factory.mktemp("pgb"), groups=["db", "pgbouncer"], hostvars=DB_HOST_VARS)
     yield host
     host.destroy()
-
-
-@pytest.mark.parametrize("case,extra_vars,message", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_before_any_change(target, case, extra_vars, message):
-    target.assert_refused_before_any_change("pgbouncer.yml", case, extra_vars, message)
 
 
 def console(target, command):

@@ -7,22 +7,6 @@ from conftest import DB_HOST_VARS, Target, launch
 
 NAME = "pytest-postgresql"
 
-CASES = [
-    ("shared-buffers-over-ram", {"postgresql_shared_buffers_mb": 10_000_000},
-     "postgresql_shared_buffers_mb (10000000 MiB) must stay below this host's RAM"),
-    ("worst-case-over-ram", {"postgresql_max_connections": 100_000, "postgresql_work_mem_mb": 64},
-     "Worst-case memory"),
-    ("reserved-not-below-max", {"postgresql_max_connections": 3, "postgresql_superuser_reserved_connections": 3},
-     "postgresql_max_connections (3) must be greater than postgresql_superuser_reserved_connections (3)"),
-    ("hba-trust", {"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all",
-                                               "address": "0.0.0.0/0", "method": "trust"}]}, "method"),
-    ("hba-md5", {"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all",
-                                             "address": "10.0.0.0/8", "method": "md5"}]}, "method"),
-    ("missing-vault-password", {"postgresql_users": [{"name": "app"}]}, "postgresql_users: no password for app"),
-    ("empty-password", {"postgresql_users": [{"name": "app", "password": ""}]}, "postgresql_users: no password for app"),
-    ("pgbadger-retention-0", {"pgbadger_retention_days": 0}, "pgbadger_retention_days must be at least 1"),
-    ("max-connections-not-int", {"postgresql_max_connections": "many"}, "postgresql_max_connections"),
-]
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +19,6 @@ def target(tmp_path_factory):
 
 def psql(target, sql):
     return target.ssh_out(f"runuser -u postgres -- psql -X -At -c \"{sql}\"")
-
-
-@pytest.mark.parametrize("case,extra_vars,message", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_before_any_change(target, case, extra_vars, message):
-    target.assert_refused_before_any_change("postgresql.yml", case, extra_vars, message)
 
 
 def test_check_mode_on_a_fresh_host_does_not_fail(target):
