@@ -29,5 +29,30 @@ def test_sandbox_converges_site_and_a_second_run_changes_nothing():
         assert second.returncode == 0, second.stdout[-3000:]
         recap = re.search(rf"{NAME}\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", second.stdout)
         assert recap and recap.group(1) == "0", second.stdout[-3000:]
+        audit_finds_drift_and_a_run_puts_it_back()
     finally:
         launch("destroy", NAME, check=False)
+
+
+def audit():
+    env = dict(os.environ, BEDROCK_SANDBOX_NAME=NAME)
+    return subprocess.run([os.path.join(REPO, "scripts", "audit"), "-i", "inventories/sandbox", "--vault-id",
+                           "sandbox@inventories/sandbox/.demo-vault-password"], capture_output=True, text=True,
+                          cwd=REPO, env=env)
+
+
+def audit_finds_drift_and_a_run_puts_it_back():
+    clean = audit()
+    assert clean.returncode == 0 and "0 drifted setting(s)" in clean.stdout, clean.stdout[-3000:] + clean.stderr[-2000:]
+    # By hand: a sysctl, and a postgresql.conf line after Debian's include_dir that beats Bedrock's drop-in.
+    launch("ssh", NAME, "sysctl -w net.core.somaxconn=1024 && echo 'work_mem = 64MB' >> "
+                        "/etc/postgresql/15/main/postgresql.conf && systemctl reload postgresql@15-main")
+    drifted = audit()
+    assert drifted.returncode == 1, drifted.stdout[-3000:] + drifted.stderr[-2000:]
+    assert "net.core.somaxconn: live 1024, wanted 8192" in drifted.stdout, drifted.stdout[-3000:]
+    assert "'name': 'work_mem'" in drifted.stdout and "'setting': '65536'" in drifted.stdout, drifted.stdout[-3000:]
+    fixed = sandbox()
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert audit().returncode == 0
+    assert launch("ssh", NAME, "runuser -u postgres -- psql -X -At -c 'SHOW work_mem'").stdout.strip() == "4MB"
+    assert launch("ssh", NAME, "sysctl -n net.core.somaxconn").stdout.strip() == "8192"

@@ -29,7 +29,8 @@ def newest(host, database):
 
 
 def test_files_are_private_to_postgres(host):
-    for path in ("/var/backups/postgresql", "/etc/wal-e.d", "/etc/wal-e.d/env", "/var/lib/bedrock-wal-e"):
+    file_store = not host.file("/etc/wal-e.d/env/WALE_S3_PREFIX").exists
+    for path in ["/var/backups/postgresql", "/etc/wal-e.d", "/etc/wal-e.d/env"] + ["/var/lib/bedrock-wal-e"] * file_store:
         d = host.file(path)
         assert d.is_directory and d.user == "postgres" and d.mode == 0o700, path
     for name in host.check_output("ls /etc/wal-e.d/env").split():

@@ -1,0 +1,111 @@
+"""site.yml end to end with the development environment's variables: every layer's settings live on the
+database host and the backup store, then backups taken and the restore drill run, its report printed."""
+
+import json
+
+import pytest
+
+SERVICE = "postgresql@15-main"
+
+
+@pytest.fixture(scope="module")
+def hostvars(host):
+    return host.ansible.get_variables()
+
+
+def on_db(host):
+    return "db" in host.ansible.get_variables().get("group_names", [])
+
+
+def psql(host, sql, db="postgres"):
+    return host.check_output("runuser -u postgres -- psql -X -At -d %s -c %s", db, sql)
+
+
+def test_namespaced_sysctls_are_live(host):
+    dropin = host.file("/etc/sysctl.d/60-bedrock.conf").content_string
+    for key in ("net.core.somaxconn", "net.ipv4.tcp_syncookies", "net.ipv4.conf.all.rp_filter"):
+        want = next(line.split("=", 1)[1].strip() for line in dropin.splitlines() if line.startswith(key + " "))
+        assert host.check_output("sysctl -n %s", key).split() == want.split(), key
+    assert not [line for line in dropin.splitlines() if "tcp_tw_recycle" in line and not line.startswith("#")]
+
+
+def test_kernel_settings_swap_and_noatime_are_live_on_a_vm(host, hostvars):
+    if hostvars.get("testhost_kind") != "vm":
+        pytest.skip("a container shares the runner's kernel: vm.*/fs.* sysctls and swap are the VM target's")
+    dropin = host.file("/etc/sysctl.d/60-bedrock.conf").content_string
+    for key in ("vm.swappiness", "vm.vfs_cache_pressure", "fs.file-max"):
+        want = next(line.split("=", 1)[1].strip() for line in dropin.splitlines() if line.startswith(key + " "))
+        assert host.check_output("sysctl -n %s", key) == want, key
+    swap_kib = int(host.check_output("swapon --show=SIZE --bytes --noheadings /swapfile")) // 1024
+    assert swap_kib == hostvars["swap_size_mb"] * 1024
+    assert "noatime" in host.check_output("findmnt -n -o OPTIONS /").split(",")
+
+
+def test_tmp_is_a_sized_tmpfs(host):
+    tmp = host.check_output("findmnt -n -o FSTYPE,OPTIONS /tmp")
+    assert tmp.startswith("tmpfs") and "nosuid" in tmp and "nodev" in tmp and "size=" in tmp
+
+
+def test_services_have_their_file_limits(host, hostvars):
+    if not on_db(host):
+        pytest.skip("database host only")
+    pgbouncer = (hostvars["pgbouncer_max_client_conn"] + hostvars["postgresql_max_connections"] + 100)
+    assert host.check_output("systemctl show -p LimitNOFILE --value pgbouncer") == str(pgbouncer)
+
+
+def test_postgresql_runs_with_the_environment_settings(host, hostvars):
+    if not on_db(host):
+        pytest.skip("database host only")
+    assert psql(host, "SHOW max_connections") == str(hostvars["postgresql_max_connections"])
+    assert psql(host, "SHOW log_min_duration_statement") == "0"
+    assert psql(host, "SHOW password_encryption") == "scram-sha-256"
+    assert psql(host, "SHOW archive_mode") == "on"
+    hba = host.file("/etc/postgresql/15/main/pg_hba.conf").content_string
+    assert "trust" not in [line.split()[-1] for line in hba.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_app_logs_in_through_pgbouncer_with_the_vault_secret(host, hostvars):
+    if not on_db(host):
+        pytest.skip("database host only")
+    res = host.run("PGPASSWORD=%s psql -X -At -h 127.0.0.1 -p 6432 -U app -d app -c 'SELECT current_user'",
+                   hostvars["vault_postgresql_app_password"])
+    assert res.rc == 0 and res.stdout.strip() == "app", res.stderr
+    bad = host.run("PGPASSWORD=wrong psql -X -At -h 127.0.0.1 -p 6432 -U app -d app -c 'SELECT 1'")
+    assert bad.rc != 0
+
+
+def test_backups_are_scheduled(host):
+    if not on_db(host):
+        pytest.skip("database host only")
+    crontab = host.check_output("crontab -u postgres -l")
+    for job in ("bedrock-pg-dump", "bedrock-wal-e-backup", "bedrock-restore-drill", "bedrock-pgbadger", "heartbeat"):
+        assert job in crontab, job
+
+
+def test_the_backup_store_holds_only_its_account(host):
+    if on_db(host):
+        pytest.skip("backup store only")
+    store = host.file("/srv/bedrock-backups")
+    assert store.is_directory and store.user == "bedrock-backup" and store.mode == 0o700
+    keys = host.file("/srv/bedrock-backups/.ssh/authorized_keys").content_string
+    assert keys.startswith('restrict,command="/usr/local/bin/bedrock-backup-store /srv/bedrock-backups/db"')
+
+
+def test_backups_then_the_restore_drill_passes(host):
+    if not on_db(host):
+        pytest.skip("database host only")
+    psql(host, "CREATE TABLE IF NOT EXISTS notes (id serial PRIMARY KEY, body text)", db="app")
+    psql(host, "INSERT INTO notes (body) SELECT md5(g::text) FROM generate_series(1, 1000) g", db="app")
+    for command in ("/usr/local/bin/bedrock-pg-dump",
+                    "flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup"):
+        res = host.run("cd /tmp && runuser -u postgres -- sh -c %s", command)
+        assert res.rc == 0, res.stderr
+    psql(host, "INSERT INTO heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat",
+         db="bedrock")
+    psql(host, "SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
+    drill = host.run("cd /tmp && runuser -u postgres -- /usr/local/bin/bedrock-restore-drill --json")
+    report = json.loads(drill.stdout)
+    print("restore drill report:", json.dumps(report, indent=2))
+    assert drill.rc == 0 and report["result"] == "pass", report["breaches"]
+    assert report["dumps"][0]["ok"] and report["dumps"][0]["rows"] >= 1000
+    assert report["pitr"]["ok"] and report["pitr"]["rpo_seconds"] <= 900
