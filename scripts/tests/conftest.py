@@ -87,6 +87,14 @@ class Target:
         launch("destroy", self.name)
 
 
+def fresh_target(tmp_path_factory, name, groups=(), hostvars=None):
+    """A module's container: any leftover of the same name removed first, destroyed after the module."""
+    launch("destroy", name, check=False)
+    host = Target(name, tmp_path_factory.mktemp(name), groups=groups, hostvars=hostvars)
+    yield host
+    host.destroy()
+
+
 # A database host for the layer tests: one login role and its database (test-only password), small
 # shared_buffers, and no noatime on / (a container's / has no fstab line; the pre-flight checks every layer).
 DB_HOST_VARS = {

@@ -3,7 +3,7 @@ change, check mode on a fresh host, and a converged host that check mode finds u
 
 import pytest
 
-from conftest import DB_HOST_VARS, Target, launch
+from conftest import DB_HOST_VARS, fresh_target
 
 NAME = "pytest-backups"
 
@@ -11,10 +11,7 @@ NAME = "pytest-backups"
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    launch("destroy", NAME, check=False)
-    host = Target(NAME, tmp_path_factory.mktemp("bk"), groups=["db", "backup_store"], hostvars=DB_HOST_VARS)
-    yield host
-    host.destroy()
+    yield from fresh_target(tmp_path_factory, NAME, ["db", "backup_store"], DB_HOST_VARS)
 
 
 def test_check_mode_on_a_fresh_host_does_not_fail_or_change_it(target):

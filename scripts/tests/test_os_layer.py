@@ -5,7 +5,7 @@ from other files, stale drop-ins removed, swap resized and removed."""
 
 import pytest
 
-from conftest import Target, launch
+from conftest import fresh_target
 
 NAME = "pytest-bad-input"
 
@@ -13,11 +13,8 @@ NAME = "pytest-bad-input"
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    launch("destroy", NAME, check=False)
     # / in a container has no fstab line; the noatime rule is tested through a missing mount point.
-    host = Target(NAME, tmp_path_factory.mktemp("os"), hostvars={"fstab_noatime_mount_points": []})
-    yield host
-    host.destroy()
+    yield from fresh_target(tmp_path_factory, NAME, (), {"fstab_noatime_mount_points": []})
 
 
 def os_layer(target, *args, extra_vars=None):

@@ -3,7 +3,7 @@ size change reloads PgBouncer online (same pid) and check mode reports nothing t
 
 import pytest
 
-from conftest import DB_HOST_VARS, Target, launch
+from conftest import DB_HOST_VARS, fresh_target
 
 NAME = "pytest-pgbouncer"
 
@@ -11,10 +11,7 @@ NAME = "pytest-pgbouncer"
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    launch("destroy", NAME, check=False)
-    host = Target(NAME, tmp_path_factory.mktemp("pgb"), groups=["db", "pgbouncer"], hostvars=DB_HOST_VARS)
-    yield host
-    host.destroy()
+    yield from fresh_target(tmp_path_factory, NAME, ["db", "pgbouncer"], DB_HOST_VARS)
 
 
 def console(target, command):

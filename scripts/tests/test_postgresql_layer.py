@@ -3,7 +3,7 @@ and a converged host, and reload versus restart (postmaster start time) includin
 
 import pytest
 
-from conftest import DB_HOST_VARS, Target, launch
+from conftest import DB_HOST_VARS, fresh_target
 
 NAME = "pytest-postgresql"
 
@@ -11,10 +11,7 @@ NAME = "pytest-postgresql"
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    launch("destroy", NAME, check=False)
-    host = Target(NAME, tmp_path_factory.mktemp("pg"), groups=["db"], hostvars=DB_HOST_VARS)
-    yield host
-    host.destroy()
+    yield from fresh_target(tmp_path_factory, NAME, ["db"], DB_HOST_VARS)
 
 
 def psql(target, sql):

@@ -4,7 +4,7 @@ group (db, pgbouncer, backup_store) with a good development-like inventory; each
 
 import pytest
 
-from conftest import DB_HOST_VARS, Target, launch
+from conftest import DB_HOST_VARS, fresh_target
 
 NAME = "pytest-site-bad-input"
 
@@ -101,10 +101,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    launch("destroy", NAME, check=False)
-    host = Target(NAME, tmp_path_factory.mktemp("site"), groups=["db", "pgbouncer", "backup_store"], hostvars=GOOD)
-    yield host
-    host.destroy()
+    yield from fresh_target(tmp_path_factory, NAME, ["db", "pgbouncer", "backup_store"], GOOD)
 
 
 @pytest.mark.parametrize("case,extra_vars,message", CASES, ids=[c[0] for c in CASES])
