@@ -1,5 +1,9 @@
-"""The backups layer against one container (database host and its own backup store): refusals before any
-change, check mode on a fresh host, and a converged host that check mode finds unchanged."""
+"""The backups layer against one container (database host and its own backup store): check mode on a fresh
+host, a converged host that check mode finds unchanged, WAL-E's file store (base backup and point-in-time
+restore) and the directory dump format. Its bad inputs are in test_site_bad_input.py."""
+
+import base64
+import json
 
 import pytest
 
@@ -42,3 +46,22 @@ def test_wale_file_store_base_backup_and_point_in_time_restore(target):
                      "SET beat = excluded.beat\" -c 'SELECT pg_switch_wal()'")
     drill = target.ssh(run + "/usr/local/bin/bedrock-restore-drill --skip-dump", check=False)
     assert drill.returncode == 0 and "PASS" in drill.stdout, drill.stdout + drill.stderr[-2000:]
+
+
+def test_directory_format_dumps_in_parallel_and_restores(target):
+    """backups_format directory (pg_dump -Fd -j N): checksummed file by file, restored with pg_restore -j."""
+    config = json.loads(target.ssh_out("cat /etc/bedrock/backups.json"))
+    config.update(format="directory", jobs=2, store=None, directory="/var/tmp/fd-dumps",
+                  status_file="/var/tmp/fd-status.json")
+    encoded = base64.b64encode(json.dumps(config).encode()).decode()
+    target.ssh(f"install -d -o postgres -m 0700 /var/tmp/fd-dumps && echo {encoded} | base64 -d > /var/tmp/fd.json "
+               "&& chmod 644 /var/tmp/fd.json")
+    run = "cd /tmp && runuser -u postgres -- "
+    dump = target.ssh(run + "/usr/local/bin/bedrock-pg-dump --config /var/tmp/fd.json", check=False)
+    assert dump.returncode == 0, dump.stderr
+    name = target.ssh_out("ls /var/tmp/fd-dumps | grep -E '^appdb-[0-9TZ]+\\.dump$'")
+    assert target.ssh_out(f"test -d /var/tmp/fd-dumps/{name} && ls /var/tmp/fd-dumps/{name}").count("toc.dat") == 1
+    assert target.ssh(f"cd /var/tmp/fd-dumps && sha256sum --check --strict {name}.sha256", check=False).returncode == 0
+    drill = target.ssh(run + "/usr/local/bin/bedrock-restore-drill --skip-pitr --config /var/tmp/fd.json", check=False)
+    assert drill.returncode == 0 and "PASS" in drill.stdout, drill.stdout + drill.stderr[-2000:]
+    target.ssh("rm -rf /var/tmp/fd-dumps /var/tmp/fd.json /var/tmp/fd-status.json")
