@@ -42,8 +42,8 @@ def test_wale_file_store_base_backup_and_point_in_time_restore(target):
                      check=False)
     assert res.returncode == 0, target.ssh_out("tail -20 /var/log/wal-e/wal-e.log")
     assert target.ssh("ls /var/lib/bedrock-wal-e/basebackups_005/*_backup_stop_sentinel.json", check=False).returncode == 0
-    target.ssh(run + "psql -X -q -d bedrock -c \"INSERT INTO heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE "
-                     "SET beat = excluded.beat\" -c 'SELECT pg_switch_wal()'")
+    target.ssh(run + "/usr/local/bin/bedrock-heartbeat")
+    target.ssh(run + "psql -X -q -c 'SELECT pg_switch_wal()'")
     drill = target.ssh(run + "/usr/local/bin/bedrock-restore-drill --skip-dump", check=False)
     assert drill.returncode == 0 and "PASS" in drill.stdout, drill.stdout + drill.stderr[-2000:]
 

@@ -31,8 +31,7 @@ def as_postgres(host):
 
 
 def heartbeat(host):
-    host.check_output("runuser -u postgres -- psql -X -q -d bedrock -c %s",
-                      "INSERT INTO heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat")
+    host.check_output("runuser -u postgres -- /usr/local/bin/bedrock-heartbeat")
 
 
 def wait_for(predicate, timeout, what):

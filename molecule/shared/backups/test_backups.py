@@ -191,8 +191,7 @@ def test_wal_store_unreachable_then_back_loses_nothing(host, psql, as_postgres):
 
 def test_kill_9_of_the_postmaster_then_the_drill_meets_the_rpo(host, psql, as_postgres):
     archive_timeout = 15
-    background(host, "for i in $(seq 1 40); do psql -X -q -d bedrock -c \"INSERT INTO heartbeat VALUES (1, now()) "
-                     "ON CONFLICT (id) DO UPDATE SET beat = excluded.beat\"; sleep 1; done")
+    background(host, "/usr/local/bin/bedrock-heartbeat 40")
     time.sleep(25)
     pid = host.check_output("head -1 /var/lib/postgresql/15/main/postmaster.pid")
     killed_at = float(host.check_output("date +%s.%N"))

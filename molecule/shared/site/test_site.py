@@ -101,8 +101,7 @@ def test_backups_then_the_restore_drill_passes(host):
                     "flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup"):
         res = host.run("cd /tmp && runuser -u postgres -- sh -c %s", command)
         assert res.rc == 0, res.stderr
-    psql(host, "INSERT INTO heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat",
-         db="bedrock")
+    host.check_output("cd /tmp && runuser -u postgres -- /usr/local/bin/bedrock-heartbeat")
     psql(host, "SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
     drill = host.run("cd /tmp && runuser -u postgres -- /usr/local/bin/bedrock-restore-drill --json")
     report = json.loads(drill.stdout)
