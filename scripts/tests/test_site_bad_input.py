@@ -6,6 +6,7 @@ four at a time against the same host (a refused run changes nothing; if one did,
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import yaml
 
 from conftest import DB_HOST_VARS, fresh_target
 
@@ -128,3 +129,28 @@ def test_bad_inventory_is_refused(refusals, case, extra_vars, message):
 def test_no_refused_inventory_changed_the_host(refusals):
     before, _, after = refusals
     assert after == before, "/etc changed during the refused runs"
+
+
+@pytest.fixture(scope="module")
+def second_store(tmp_path_factory):
+    """Another backup store whose own variable is wrong; the first host's are all good."""
+    yield from fresh_target(tmp_path_factory, NAME + "-2", ["backup_store"], {"backup_store_dir": "srv"})
+
+
+def test_one_bad_host_stops_every_host(refusals, target, second_store):
+    """The pre-flight is any_errors_fatal: the good host gets no change either, not half a site."""
+    both = yaml.safe_load(target.inventory.read_text())
+    other = yaml.safe_load(second_store.inventory.read_text())
+    both["all"]["hosts"].update(other["all"]["hosts"])
+    both["all"]["children"]["backup_store"]["hosts"][second_store.name] = None
+    inventory = second_store.directory / "both.yml"
+    inventory.write_text(yaml.safe_dump(both))
+    before = {h.name: h.etc_checksums() for h in (target, second_store)}
+    res, output = target.play("../site.yml", None, "-i", str(inventory))
+    assert res.returncode != 0, f"a bad host was accepted:\n{res.stdout[-3000:]}"
+    assert 'backup_store_dir must be an absolute path, got "srv"' in output
+    for host in (target, second_store):
+        assert f"{host.name} : ok=" in output, f"{host.name} missing from the recap:\n{res.stdout[-2000:]}"
+        recap = output.split(f"{host.name} : ok=")[-1].split("ignored=")[0]
+        assert "changed=0" in recap, f"{host.name} changed: {recap}"
+        assert host.etc_checksums() == before[host.name], f"/etc on {host.name} changed"
