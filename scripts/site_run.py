@@ -1,0 +1,26 @@
+"""Runs site.yml with Ansible's JSON stdout callback and returns the parsed run (shared by scripts/audit and
+scripts/bench-site)."""
+
+import json
+import os
+import subprocess
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def run_site(*args):
+    """ansible-playbook <args> site.yml; returns (run as a dict, or None if no JSON came out; the process; seconds).
+
+    The timer callback adds each task's start/end times to the JSON; warnings may precede the JSON document."""
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer",
+               ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
+    started = time.time()
+    res = subprocess.run(["ansible-playbook", *args, os.path.join(REPO, "site.yml")], capture_output=True, text=True,
+                         cwd=REPO, env=env)
+    wall = time.time() - started
+    try:
+        run = json.JSONDecoder().raw_decode(res.stdout[res.stdout.index("{"):])[0]
+    except ValueError:
+        run = None
+    return run, res, wall
