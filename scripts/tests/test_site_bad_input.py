@@ -134,7 +134,8 @@ def test_no_refused_inventory_changed_the_host(refusals):
 @pytest.fixture(scope="module")
 def second_store(tmp_path_factory):
     """Another backup store whose own variable is wrong; the first host's are all good."""
-    yield from fresh_target(tmp_path_factory, NAME + "-2", ["backup_store"], {"backup_store_dir": "srv"})
+    yield from fresh_target(tmp_path_factory, NAME + "-2", ["backup_store"],
+                            {"fstab_noatime_mount_points": [], "backup_store_dir": "srv"})
 
 
 def test_one_bad_host_stops_every_host(refusals, target, second_store):
@@ -148,7 +149,7 @@ def test_one_bad_host_stops_every_host(refusals, target, second_store):
     before = {h.name: h.etc_checksums() for h in (target, second_store)}
     res, output = target.play("../site.yml", None, "-i", str(inventory))
     assert res.returncode != 0, f"a bad host was accepted:\n{res.stdout[-3000:]}"
-    assert 'backup_store_dir must be an absolute path, got "srv"' in output
+    assert 'backup_store_dir must be an absolute path, got "srv"' in output, res.stdout[-3000:]
     for host in (target, second_store):
         assert f"{host.name} : ok=" in output, f"{host.name} missing from the recap:\n{res.stdout[-2000:]}"
         recap = output.split(f"{host.name} : ok=")[-1].split("ignored=")[0]
