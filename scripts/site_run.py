@@ -1,5 +1,5 @@
 """Runs site.yml with Ansible's JSON stdout callback and returns the parsed run (shared by scripts/audit and
-scripts/bench-site)."""
+scripts/bench-site); sums task timings per role (bench-site and profile-log)."""
 
 import json
 import os
@@ -24,3 +24,14 @@ def run_site(*args):
     except ValueError:
         run = None
     return run, res, wall
+
+
+def per_role(tasks):
+    """{role: {tasks, seconds}} for [{"task": "role : name", "seconds": s}, ...], slowest role first."""
+    roles = {}
+    for t in tasks:
+        role = t["task"].split(" : ")[0] if " : " in t["task"] else "(play)"
+        entry = roles.setdefault(role, {"tasks": 0, "seconds": 0.0})
+        entry["tasks"] += 1
+        entry["seconds"] = round(entry["seconds"] + t["seconds"], 2)
+    return dict(sorted(roles.items(), key=lambda kv: -kv[1]["seconds"]))
