@@ -1,0 +1,155 @@
+"""bedrock.core.files and bedrock.core.host_state, run on the runner itself against a temporary folder only.
+
+Every role writes its files through bedrock.core.files (one module run for all of a role's files); these tests pin
+what the roles rely on: byte-exact writes, owner/group/mode, nothing reported on a second run, check mode that
+reports without touching (also for an owner that does not exist yet), diffs, a folder that holds exactly the listed
+files, removal, and refusals that name the path."""
+
+import json
+import os
+import pwd
+import grp
+import stat
+import subprocess
+
+import yaml
+
+from conftest import REPO
+
+ME = pwd.getpwuid(os.getuid()).pw_name
+MY_GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+def play(tmp_path, tasks, *args):
+    """Runs tasks on localhost; returns (exit code, {task name: result}, output)."""
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    book = tmp_path / "play.yml"
+    book.write_text(yaml.safe_dump([{"name": "t", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.timer", ANSIBLE_NOCOLOR="1")
+    res = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(book), *args],
+                         capture_output=True, text=True, env=env, cwd=REPO)
+    out = res.stdout
+    run = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]
+    results = {t["task"]["name"]: t["hosts"]["localhost"] for p in run["plays"] for t in p["tasks"]}
+    return res.returncode, results, out + res.stderr
+
+
+def files_task(name, files, **defaults):
+    return {"name": name, "bedrock.core.files": dict(defaults, files=files)}
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_writes_files_and_folders_then_reports_nothing(tmp_path):
+    (tmp_path / "templates" / "conf.j2").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "templates" / "conf.j2").write_text("name={{ wanted }}\n{% if true %}\nkept\n{% endif %}\n")
+    root = tmp_path / "out"
+    entries = [{"path": str(root), "state": "directory", "mode": "0750"},
+               {"path": str(root / "conf"), "template": "conf.j2", "mode": "0640"},
+               {"path": str(root / "inline"), "content": "a\nb"},
+               {"path": str(root / "env"), "state": "directory", "mode": "0700", "file_mode": "0600",
+                "contents": {"A": "1", "B": "two"}, "exclusive": True}]
+    task = dict(files_task("write", entries, owner=ME, group=MY_GROUP, mode="0644"), vars={"wanted": "x"})
+    rc, res, out = play(tmp_path, [task])
+    assert rc == 0, out
+    assert res["write"]["changed"]
+    # Rendered as ansible.builtin.template renders (trim_blocks), content byte for byte.
+    assert (root / "conf").read_text() == "name=x\nkept\n"
+    assert (root / "inline").read_text() == "a\nb"
+    assert (root / "env" / "B").read_text() == "two"
+    assert (mode_of(root), mode_of(root / "conf"), mode_of(root / "inline")) == (0o750, 0o640, 0o644)
+    assert (mode_of(root / "env"), mode_of(root / "env" / "A")) == (0o700, 0o600)
+    assert sorted(res["write"]["changed_paths"]) == sorted([str(root), str(root / "conf"), str(root / "inline"),
+                                                            str(root / "env"), str(root / "env" / "A"),
+                                                            str(root / "env" / "B")])
+    rc, res, out = play(tmp_path, [task])
+    assert rc == 0 and not res["write"]["changed"] and res["write"]["changed_paths"] == [], out
+
+
+def test_check_mode_reports_drift_with_diffs_and_touches_nothing(tmp_path):
+    root = tmp_path / "out"
+    entries = [{"path": str(root), "state": "directory", "mode": "0755"},
+               {"path": str(root / "conf"), "content": "wanted\n", "mode": "0644"},
+               {"path": str(root / "env"), "state": "directory", "mode": "0700", "file_mode": "0600",
+                "contents": {"A": "1"}, "exclusive": True},
+               {"path": str(root / "old"), "state": "absent"}]
+    task = files_task("write", entries, owner=ME, group=MY_GROUP)
+    assert play(tmp_path, [task])[0] == 0
+    (root / "conf").write_text("edited by hand\n")
+    os.chmod(root / "env" / "A", 0o644)
+    (root / "env" / "STRAY").write_text("left from another store kind")
+    (root / "old").write_text("to go")
+    rc, res, out = play(tmp_path, [task], "--check", "--diff")
+    assert rc == 0 and res["write"]["changed"], out
+    assert sorted(res["write"]["changed_paths"]) == sorted([str(root / "conf"), str(root / "env" / "A"),
+                                                            str(root / "env" / "STRAY"), str(root / "old")])
+    diffs = res["write"]["diff"]
+    assert {"before_header": str(root / "conf"), "after_header": str(root / "conf"),
+            "before": "edited by hand\n", "after": "wanted\n"} in diffs
+    assert any(d.get("before", {}).get("mode") == "0644" and d.get("after", {}).get("mode") == "0600"
+               for d in diffs if isinstance(d.get("before"), dict))
+    # Nothing changed on disk.
+    assert (root / "conf").read_text() == "edited by hand\n" and (root / "env" / "STRAY").exists()
+    assert (root / "old").exists() and mode_of(root / "env" / "A") == 0o644
+    # The real run repairs all of it.
+    rc, res, out = play(tmp_path, [task])
+    assert rc == 0 and res["write"]["changed"], out
+    assert (root / "conf").read_text() == "wanted\n" and not (root / "env" / "STRAY").exists()
+    assert not (root / "old").exists() and mode_of(root / "env" / "A") == 0o600
+
+
+def test_check_mode_on_a_fresh_host_does_not_fail(tmp_path):
+    """Folders not made yet and an owner that an earlier task (a package) would create: reported, not failed."""
+    root = tmp_path / "absent-yet"
+    entries = [{"path": str(root), "state": "directory", "mode": "0755", "contents": {"X": "1"}, "file_mode": "0600"},
+               {"path": str(root / "conf"), "content": "x\n", "mode": "0644"},
+               {"path": str(tmp_path / "owned"), "content": "y\n", "mode": "0640", "owner": "bedrock-no-such-user",
+                "group": "bedrock-no-such-group"}]
+    (tmp_path / "owned").write_text("y\n")
+    rc, res, out = play(tmp_path, [files_task("write", entries, owner=ME, group=MY_GROUP)], "--check")
+    assert rc == 0 and res["write"]["changed"], out
+    assert str(tmp_path / "owned") in res["write"]["changed_paths"] and not root.exists()
+
+
+def test_skip_leaves_an_entry_out(tmp_path):
+    entries = [{"path": str(tmp_path / "kept"), "content": "k", "mode": "0644"},
+               {"path": str(tmp_path / "skipped"), "content": "s", "mode": "0644", "skip": True}]
+    rc, res, out = play(tmp_path, [files_task("write", entries, owner=ME, group=MY_GROUP)])
+    assert rc == 0 and (tmp_path / "kept").exists() and not (tmp_path / "skipped").exists(), out
+
+
+def test_bad_entries_are_refused_with_the_path_named(tmp_path):
+    cases = {
+        "no mode": ([{"path": str(tmp_path / "a"), "content": "x"}], "no mode"),
+        "two sources": ([{"path": str(tmp_path / "b"), "content": "x", "src": "y", "mode": "0644"}],
+                        "exactly one of template, src, content"),
+        "relative": ([{"path": "relative/c", "content": "x", "mode": "0644"}], "not absolute"),
+        "unknown key": ([{"path": str(tmp_path / "d"), "content": "x", "mode": "0644", "mod": "0600"}],
+                        "unknown keys mod"),
+        "folder in the way": ([{"path": str(tmp_path), "content": "x", "mode": "0644"}], "is a folder"),
+        "missing template": ([{"path": str(tmp_path / "e"), "template": "nope.j2", "mode": "0644"}], "nope.j2"),
+    }
+    for label, (entries, message) in cases.items():
+        rc, res, out = play(tmp_path, [files_task("write", entries, owner=ME, group=MY_GROUP)])
+        assert rc != 0 and res["write"].get("failed"), label
+        assert message in res["write"]["msg"], (label, res["write"]["msg"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["play.yml", "templates"]
+
+
+def test_host_state_reads_the_host(tmp_path):
+    rc, res, out = play(tmp_path, [{"name": "read", "bedrock.core.host_state": {}}], "--check")
+    assert rc == 0 and not res["read"]["changed"], out
+    host = res["read"]["host"]
+    with open("/proc/sys/fs/nr_open") as fh:
+        assert host["files"]["/proc/sys/fs/nr_open"] == fh.read()
+    with open("/etc/fstab") as fh:
+        assert host["files"]["/etc/fstab"] == fh.read()
+    assert "/" in [line.split()[1] for line in host["files"]["/proc/mounts"].splitlines()]
+    installed = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\n"], capture_output=True,
+                               text=True, check=True).stdout
+    assert sorted(host["packages"]) == sorted(line.split()[1] for line in installed.splitlines()
+                                              if line.startswith("ii "))
+    assert all(p.startswith("/etc/systemd/system/") and ".d/" in p for p in host["systemd_dropins"])
