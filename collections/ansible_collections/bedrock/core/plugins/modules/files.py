@@ -120,12 +120,8 @@ class Writer:
         if entry.get("exclusive"):
             for name in sorted(os.listdir(path)):
                 other = os.path.join(path, name)
-                if name in contents or (os.path.isdir(other) and not os.path.islink(other)):
-                    continue
-                self.changed(other, {"before": {"path": other, "state": "file"},
-                                     "after": {"path": other, "state": "absent"}})
-                if not self.check:
-                    os.unlink(other)
+                if name not in contents and not (os.path.isdir(other) and not os.path.islink(other)):
+                    self.absent({"path": other})
 
     def absent(self, entry):
         path = entry["path"]
