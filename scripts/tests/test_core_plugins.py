@@ -101,6 +101,30 @@ def test_check_mode_reports_drift_with_diffs_and_touches_nothing(tmp_path):
     assert not (root / "old").exists() and mode_of(root / "env" / "A") == 0o600
 
 
+def test_secret_entries_show_no_content_while_plain_ones_keep_their_diff(tmp_path):
+    """A secret (a userlist, an envdir of credentials) written beside plain files by one task without no_log: its
+    content is in neither the diff nor the returned arguments nor the output; the plain file's diff is whole."""
+    root = tmp_path / "out"
+    root.mkdir()
+    entries = [{"path": str(root / "userlist"), "content": '"app" "SCRAM-SHA-256$4096:s3cr3tverifier"\n', "secret": True},
+               {"path": str(root / "env"), "state": "directory", "mode": "0700", "file_mode": "0600",
+                "contents": {"AWS_SECRET_ACCESS_KEY": "hunter2-key"}, "secret": True},
+               {"path": str(root / "plain.ini"), "content": "pool_size = 10\n"}]
+    task = files_task("write", entries, owner=ME, group=MY_GROUP, mode="0640")
+    rc, res, out = play(tmp_path, [task], "--diff")
+    assert rc == 0 and res["write"]["changed"], out
+    assert (root / "userlist").read_text() == '"app" "SCRAM-SHA-256$4096:s3cr3tverifier"\n'
+    assert (root / "env" / "AWS_SECRET_ACCESS_KEY").read_text() == "hunter2-key"
+    assert "s3cr3tverifier" not in out and "hunter2-key" not in out
+    assert {"before_header": str(root / "plain.ini"), "after_header": str(root / "plain.ini"), "before": "",
+            "after": "pool_size = 10\n"} in [{**d, "before_header": d["before_header"].replace(" (absent)", "")}
+                                               for d in res["write"]["diff"] if "after_header" in d]
+    (root / "userlist").write_text("edited by hand\n")
+    rc, res, out = play(tmp_path, [task], "--check", "--diff")
+    assert rc == 0 and res["write"]["changed_paths"] == [str(root / "userlist")], out
+    assert res["write"]["diff"][0]["after"] == "(secret, changed)\n" and "edited by hand" not in out
+
+
 def test_check_mode_on_a_fresh_host_does_not_fail(tmp_path):
     """Folders not made yet and an owner that an earlier task (a package) would create: reported, not failed."""
     root = tmp_path / "absent-yet"
@@ -153,3 +177,46 @@ def test_host_state_reads_the_host(tmp_path):
     assert sorted(host["packages"]) == sorted(line.split()[1] for line in installed.splitlines()
                                               if line.startswith("ii "))
     assert all(p.startswith("/etc/systemd/system/") and ".d/" in p for p in host["systemd_dropins"])
+    root = pwd.getpwnam("root")
+    assert host["users"]["root"]["uid"] == 0 and host["users"]["root"]["home"] == root.pw_dir
+    assert sorted(host["users"]) == sorted(p.pw_name for p in pwd.getpwall())
+    # A password hash never leaves the host: the field is kept only when it is a lock or empty.
+    assert all(set(u.get("password", "")) <= {"!", "*"} or u["password"] == "hash" for u in host["users"].values())
+    assert host["units"] == {}, "no unit was asked for"
+    with open("/proc/sys/vm/swappiness") as fh:
+        assert host["sysctl"]["vm.swappiness"] == fh.read().strip()
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+        assert host["sysctl"]["net.ipv4.ip_local_port_range"] == fh.read().rstrip("\n")
+    assert "vm.drop_caches" not in host["sysctl"], "a write-only key has no value to read"
+    assert "vm" in host["sysctl_folders"] and all(k.rsplit(".", 1)[0] in host["sysctl_folders"] for k in host["sysctl"])
+    named = {line.split()[0] for line in host["files"]["/proc/swaps"].splitlines()[1:] if line.startswith("/")}
+    named |= {f[0] for f in map(str.split, host["files"]["/etc/fstab"].splitlines()) if len(f) > 2 and f[2] == "swap"
+              and f[0].startswith("/")}
+    assert set(host["swap_files"]) == named
+    for path, seen in host["swap_files"].items():
+        assert seen["exists"] == os.path.exists(path) and seen.get("size", 0) == (os.stat(path).st_size if seen["exists"] else 0)
+    spool = "/var/spool/cron/crontabs"
+    assert sorted(host["cron_jobs"]) == sorted(os.listdir(spool) if os.path.isdir(spool) else [])
+
+
+def test_host_state_stats_the_swap_files_fstab_and_proc_swaps_name(tmp_path):
+    """The swap role skips its own stat when host_state has one: same fields as ansible.builtin.stat."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "host_state", os.path.join(REPO, "collections/ansible_collections/bedrock/core/plugins/modules/host_state.py"))
+    host_state = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(host_state)
+    page = os.sysconf("SC_PAGE_SIZE")
+    swapfile, zeros = tmp_path / "swapfile", tmp_path / "zeros"
+    swapfile.write_bytes(b"\0" * (page - 10) + b"SWAPSPACE2" + b"\0" * page)  # where mkswap puts its signature
+    zeros.write_bytes(b"\0" * 2 * page)
+    os.chmod(swapfile, 0o600)
+    fstab = (f"# comment\n{swapfile} none swap sw 0 0\n{zeros} none swap sw 0 0\n/dev/sda2 none swap sw 0 0\n"
+             "UUID=x / ext4 defaults 0 1\n")
+    swaps = "Filename Type Size Used Priority\n/var/gone file 1024 0 -2\n"
+    seen = host_state.swap_files(fstab, swaps)
+    assert seen[str(swapfile)] == {"exists": True, "size": 2 * page, "mode": "0600", "pw_name": ME, "gr_name": MY_GROUP,
+                                   "signature": "swap"}
+    assert seen[str(zeros)]["signature"] == "", "no mkswap signature"
+    assert seen["/var/gone"] == {"exists": False}
+    assert set(seen) == {str(swapfile), str(zeros), "/dev/sda2", "/var/gone"}

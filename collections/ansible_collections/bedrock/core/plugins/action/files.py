@@ -19,7 +19,8 @@ except ImportError:  # pragma: no cover - another ansible-core; the pinned one h
     generate_ansible_template_vars = None
 
 SOURCES = ("template", "src", "content")
-ENTRY_KEYS = frozenset(SOURCES + ("path", "state", "owner", "group", "mode", "contents", "file_mode", "exclusive", "skip"))
+ENTRY_KEYS = frozenset(SOURCES + ("path", "state", "owner", "group", "mode", "contents", "file_mode", "exclusive", "skip",
+                                   "secret"))
 
 
 class ActionModule(ActionBase):

@@ -15,6 +15,10 @@ description:
   - A folder with O(files[].contents) holds one file per key; with O(files[].exclusive) other regular files in it
     are removed.
   - Supports check mode and diff mode (one diff per changed path).
+  - >-
+    An entry marked O(files[].secret) (credentials, password verifiers) shows no content in its diff and none in
+    the module arguments this module returns: a task may then write secret and plain files together without
+    C(no_log), and the plain files' diffs stay visible.
 options:
   files:
     description: Paths in the order they are made (a folder before the files in it).
@@ -31,6 +35,7 @@ options:
       contents: {description: "For a folder, file name -> text: files written into it.", type: dict}
       file_mode: {description: "Mode of the files written from O(files[].contents).", type: str}
       exclusive: {description: "Remove regular files in the folder that O(files[].contents) does not name.", type: bool}
+      secret: {description: "Keep the content (or O(files[].contents)) out of diffs and the returned arguments.", type: bool, default: false}
 author: Bedrock
 """
 
@@ -50,6 +55,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 
 # Diffs of bigger files are summarised (the template module does the same above its own limit).
 MAX_DIFF_BYTES = 104448
+HIDDEN = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 
 
 def text_for_diff(data):
@@ -116,7 +122,7 @@ class Writer:
             if "/" in name or name in (".", ".."):
                 self.module.fail_json(msg="%s: %r is not a file name" % (path, name))
             self.file({"path": os.path.join(path, name), "content": contents[name], "owner": entry["owner"],
-                       "group": entry["group"], "mode": entry["file_mode"]})
+                       "group": entry["group"], "mode": entry["file_mode"], "secret": entry.get("secret")})
         if entry.get("exclusive"):
             for name in sorted(os.listdir(path)):
                 other = os.path.join(path, name)
@@ -134,6 +140,7 @@ class Writer:
 
     def file(self, entry):
         path = entry["path"]
+        secret = entry.get("secret")
         want = to_bytes(entry.get("content") or "", errors="surrogate_or_strict")
         if os.path.isdir(path):
             self.module.fail_json(msg="%s is a folder, not a file" % path, changed_paths=self.changed_paths)
@@ -144,7 +151,9 @@ class Writer:
         folder = os.path.dirname(path)
         if have != want:
             self.changed(path, {"before_header": path if have is not None else "%s (absent)" % path,
-                                "after_header": path, "before": text_for_diff(have), "after": text_for_diff(want)})
+                                "after_header": path,
+                                "before": "(secret, not shown)\n" if secret and have is not None else text_for_diff(have),
+                                "after": "(secret, changed)\n" if secret else text_for_diff(want)})
             if self.check:
                 if have is None:
                     return
@@ -176,13 +185,20 @@ def main():
         contents=dict(type="dict"),
         file_mode=dict(type="str"),
         exclusive=dict(type="bool", default=False),
+        secret=dict(type="bool", default=False),
     )
     module = AnsibleModule(
         argument_spec=dict(files=dict(type="list", elements="dict", required=True, options=entry_spec)),
         supports_check_mode=True,
     )
     writer = Writer(module)
+    entries = [dict(entry) for entry in module.params["files"]]
+    # Every exit returns module.params as the invocation: secret contents are replaced there, not in what is written.
     for entry in module.params["files"]:
+        if entry.get("secret"):
+            entry.update({k: HIDDEN if k == "content" else {name: HIDDEN for name in entry[k]}
+                          for k in ("content", "contents") if entry.get(k) is not None})
+    for entry in entries:
         if not os.path.isabs(entry["path"]):
             module.fail_json(msg="path %r is not absolute" % entry["path"])
         if entry["state"] == "absent":
