@@ -42,7 +42,10 @@ def test_wale_file_store_base_backup_and_point_in_time_restore(target):
                      check=False)
     assert res.returncode == 0, target.ssh_out("tail -20 /var/log/wal-e/wal-e.log")
     assert target.ssh("ls /var/lib/bedrock-wal-e/basebackups_005/*_backup_stop_sentinel.json", check=False).returncode == 0
+    # The role makes the heartbeat table only with its database; the heartbeat makes it again if it is gone.
+    target.ssh(run + "psql -X -q -d bedrock -c 'DROP TABLE heartbeat'")
     target.ssh(run + "/usr/local/bin/bedrock-heartbeat")
+    assert target.ssh_out(run + "psql -X -At -d bedrock -c 'SELECT count(*) FROM heartbeat'") == "1"
     target.ssh(run + "psql -X -q -c 'SELECT pg_switch_wal()'")
     drill = target.ssh(run + "/usr/local/bin/bedrock-restore-drill --skip-dump", check=False)
     assert drill.returncode == 0 and "PASS" in drill.stdout, drill.stdout + drill.stderr[-2000:]

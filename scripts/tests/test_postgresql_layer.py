@@ -63,3 +63,40 @@ def test_deferred_mode_only_reports(target):
     assert psql(target, "SELECT pg_postmaster_start_time()") == started
     assert psql(target, "SELECT name FROM pg_settings WHERE pending_restart") == "shared_buffers"
     assert psql(target, "SHOW shared_buffers") == "160MB"
+
+
+def test_a_host_from_an_earlier_version_moves_its_jobs_and_a_stopped_cluster_starts(target):
+    """Earlier versions kept the pgbadger job in postgres's crontab: the run moves it to /etc/cron.d (one schedule,
+    not two) and leaves other entries alone. A cluster stopped by hand is started again (the pre-flight reads the
+    unit; a running, enabled one costs no module run)."""
+    legacy = ("#Ansible: bedrock pgbadger incremental report\\n"
+              "5 * * * * flock -n /run/lock/bedrock-pgbadger.lock /usr/local/bin/bedrock-pgbadger\\n"
+              "#Ansible: the application job\\n0 3 * * * /bin/true\\n")
+    target.ssh(f"printf '{legacy}' | crontab -u postgres -")
+    target.ssh("systemctl stop postgresql@15-main")
+    res, output = target.play("postgresql.yml", {"postgresql_work_mem_mb": 8, "postgresql_shared_buffers_mb": 192})
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert target.ssh_out("systemctl is-active postgresql@15-main") == "active"
+    crontab = target.ssh_out("crontab -l -u postgres")
+    assert "bedrock-pgbadger" not in crontab and "0 3 * * * /bin/true" in crontab, crontab
+    cron_d = target.ssh_out("cat /etc/cron.d/bedrock-pgbadger")
+    assert "postgres flock -n /run/lock/bedrock-pgbadger.lock /usr/local/bin/bedrock-pgbadger" in cron_d
+    res, output = target.play("postgresql.yml", {"postgresql_work_mem_mb": 8, "postgresql_shared_buffers_mb": 192},
+                              "--check", "--diff")
+    assert res.returncode == 0 and "changed=0" in output, res.stdout[-3000:]
+
+
+def test_a_changed_password_is_applied_and_an_unchanged_one_costs_no_module_run(target):
+    """Login roles whose stored SCRAM verifier matches the inventory's password are skipped (no module run); a
+    new password in the inventory is applied, and the old one stops working."""
+    login = "PGPASSWORD={} psql -X -At -h 127.0.0.1 -U app -d appdb -c 'SELECT current_user'"
+    res, output = target.play("postgresql.yml", {"postgresql_work_mem_mb": 8, "postgresql_shared_buffers_mb": 192})
+    assert res.returncode == 0 and "changed=0" in output, res.stdout[-3000:]
+    roles_task = res.stdout.split("TASK [postgresql : Create login roles]")[1].split("TASK [")[0]
+    assert "skipping:" in roles_task and "ok:" not in roles_task, "an unchanged role ran its module: " + roles_task
+    users = [{"name": "app", "password": "a-new-app-password"}]
+    res, output = target.play("postgresql.yml", {"postgresql_work_mem_mb": 8, "postgresql_shared_buffers_mb": 192,
+                                                 "postgresql_users": users})
+    assert res.returncode == 0 and "changed=1" in output, res.stdout[-3000:]
+    assert target.ssh_out(login.format("a-new-app-password")) == "app"
+    assert target.ssh(login.format("app-test-password"), check=False).returncode != 0

@@ -50,7 +50,7 @@ def audit_finds_drift_and_a_run_puts_it_back():
     drifted = audit()
     assert drifted.returncode == 1, drifted.stdout[-3000:] + drifted.stderr[-2000:]
     assert "net.core.somaxconn: live 1024, wanted 8192" in drifted.stdout, drifted.stdout[-3000:]
-    assert "'name': 'work_mem'" in drifted.stdout and "'setting': '65536'" in drifted.stdout, drifted.stdout[-3000:]
+    assert "item work_mem = 65536 (/etc/postgresql/15/main/postgresql.conf:" in drifted.stdout, drifted.stdout[-3000:]
     fixed = sandbox()
     assert fixed.returncode == 0, fixed.stdout[-3000:]
     assert audit().returncode == 0

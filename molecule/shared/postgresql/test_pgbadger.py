@@ -18,8 +18,9 @@ def queries_in_todays_report(host, outdir):
 
 
 def test_cron_entry_is_flock_wrapped(host):
-    crontab = host.check_output("crontab -l -u postgres")
-    assert JOB in crontab
+    cron = host.file("/etc/cron.d/bedrock-pgbadger")
+    assert cron.user == "root" and cron.mode == 0o644
+    assert f" * * * postgres {JOB}" in cron.content_string
 
 
 def test_report_counts_the_queries_pgbench_ran(host, setting):

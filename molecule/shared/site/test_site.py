@@ -2,6 +2,7 @@
 database host and the backup store, then backups taken and the restore drill run, its report printed."""
 
 import json
+import time
 
 import pytest
 
@@ -78,9 +79,33 @@ def test_the_app_logs_in_through_pgbouncer_with_the_vault_secret(host, hostvars)
 def test_backups_are_scheduled(host):
     if not on_db(host):
         pytest.skip("database host only")
-    crontab = host.check_output("crontab -u postgres -l")
-    for job in ("bedrock-pg-dump", "bedrock-wal-e-backup", "bedrock-restore-drill", "bedrock-pgbadger", "heartbeat"):
-        assert job in crontab, job
+    jobs = {}
+    for name in ("bedrock-pgbadger", "bedrock-wal-e", "bedrock-backups"):
+        cron = host.file(f"/etc/cron.d/{name}")
+        assert cron.user == "root" and cron.mode == 0o644, name
+        for line in cron.content_string.splitlines():
+            if line.strip() and not line.startswith("#"):
+                fields = line.split(None, 6)
+                jobs[fields[6]] = fields[5]
+    assert set(jobs.values()) == {"postgres"}, jobs
+    for job in ("bedrock-pg-dump", "bedrock-wal-e-backup", "bedrock-restore-drill", "bedrock-pgbadger", "bedrock-heartbeat"):
+        assert any(job in command for command in jobs), job
+    assert "bedrock" not in host.run("crontab -u postgres -l").stdout, "a job is scheduled twice"
+
+
+def test_cron_runs_the_heartbeat_as_postgres(host):
+    """Cron reads the /etc/cron.d files: a heartbeat newer than both the file and this boot."""
+    if not on_db(host):
+        pytest.skip("database host only")
+    since = max(host.file("/etc/cron.d/bedrock-wal-e").mtime.timestamp(),
+                float(host.check_output("date -d \"$(uptime -s)\" +%s")))
+    deadline = time.time() + 75
+    while True:
+        beat = host.run("runuser -u postgres -- psql -X -At -d bedrock -c 'SELECT extract(epoch FROM beat) FROM heartbeat'")
+        if beat.rc == 0 and beat.stdout.strip() and float(beat.stdout) > since:
+            break
+        assert time.time() < deadline, f"no heartbeat from cron since {since}: {beat.stdout}{beat.stderr}"
+        time.sleep(5)
 
 
 def test_the_backup_store_holds_only_its_account(host):
