@@ -188,6 +188,7 @@ def test_host_state_reads_the_host(tmp_path):
     with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
         assert host["sysctl"]["net.ipv4.ip_local_port_range"] == fh.read().rstrip("\n")
     assert "vm.drop_caches" not in host["sysctl"], "a write-only key has no value to read"
+    assert "vm.stat_refresh" not in host["sysctl"], "reading it acts (folds per-CPU counters)"
     assert "vm" in host["sysctl_folders"] and all(k.rsplit(".", 1)[0] in host["sysctl_folders"] for k in host["sysctl"])
     named = {line.split()[0] for line in host["files"]["/proc/swaps"].splitlines()[1:] if line.startswith("/")}
     named |= {f[0] for f in map(str.split, host["files"]["/etc/fstab"].splitlines()) if len(f) > 2 and f[2] == "swap"
