@@ -65,6 +65,24 @@ def test_deferred_mode_only_reports(target):
     assert psql(target, "SHOW shared_buffers") == "160MB"
 
 
+def test_a_port_change_waits_for_its_restart_and_the_run_still_connects(target):
+    """A new port applies only at a restart: check mode, and a run whose restart is deferred, keep talking to
+    PostgreSQL where it listens (they once connected to the new port and failed half-way); the restart moves it."""
+    res, output = target.play("postgresql.yml", {"postgresql_port": 5433}, "--check", "--diff")
+    assert res.returncode == 0 and "failed=0" in output, res.stdout[-3000:]
+    res, output = target.play("postgresql.yml", {"postgresql_port": 5433, "postgresql_restart_deferred": True})
+    assert res.returncode == 0, res.stdout[-3000:]
+    waiting = output.split("waits for a restart (postgresql_restart_deferred) for: ")[1].split(".")[0].split(", ")
+    assert "port" in waiting, output[-2000:]
+    assert psql(target, "SHOW port") == "5432", "a deferred port change restarted PostgreSQL"
+    res, output = target.play("postgresql.yml", {"postgresql_port": 5433})
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert target.ssh_out("runuser -u postgres -- psql -X -At -p 5433 -c 'SHOW port'") == "5433"
+    res, output = target.play("postgresql.yml")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert psql(target, "SHOW port") == "5432"
+
+
 def test_a_host_from_an_earlier_version_moves_its_jobs_and_a_stopped_cluster_starts(target):
     """Earlier versions kept the pgbadger job in postgres's crontab: the run moves it to /etc/cron.d (one schedule,
     not two) and leaves other entries alone. A cluster stopped by hand is started again (the pre-flight reads the

@@ -1,14 +1,21 @@
-"""Bad inventories, one table: each is refused by site.yml's pre-flight with a message that names the variable
-and the rule, before anything on the host changes (/etc checksummed before and after). One container plays every
-group (db, pgbouncer, backup_store) with a good development-like inventory; each case overrides it. The cases run
-four at a time against the same host (a refused run changes nothing; if one did, /etc would differ afterwards)."""
+"""Bad inventories: each is refused by site.yml's pre-flight with a message that names the variable, the value and
+the rule, before anything on the host changes. One container plays every group (db, pgbouncer, backup_store), first
+converged by site.yml with a good development-like inventory; each case overrides it. Two tables: CASES, written by
+hand (mostly checks against the host and across variables), and a table generated from the roles' rules
+(rule_cases.py): every bound +-1, wrong types, spaces, empties, references, placements, port collisions, refused;
+every valid bound accepted by a check-mode converge. Runs go four at a time against the same host (a refused run
+changes nothing: /etc, the database's roles, databases and settings, and the services' start times are compared
+before and after)."""
 
+import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
 
-from conftest import DB_HOST_VARS, fresh_target
+import rule_cases
+from conftest import DB_HOST_VARS, REPO, fresh_target
 
 NAME = "pytest-site-bad-input"
 
@@ -49,7 +56,8 @@ CASES = [
     ("service-nofile-above-nr-open", {"limits_systemd_services": [{"name": "cron", "nofile": 2_000_000_000}]},
      "limits_systemd_services: cron nofile 2000000000 is above fs.nr_open"),
     ("mount-point-missing", {"fstab_noatime_mount_points": ["/srv/nope"]}, "not mounted: /srv/nope"),
-    ("tmp-size-malformed", {"fstab_tmp_size": "lots"}, 'fstab_tmp_size: "lots" is neither a size'),
+    ("tmp-size-malformed", {"fstab_tmp_size": "lots"},
+     'fstab_tmp_size must be a size (digits with k, m or g, e.g. 512m) or a percentage of RAM from 1% to 100%, got "lots"'),
     ("swap-size-not-int", {"swap_size_mb": "big"}, "swap_size_mb"),
     ("noatime-option-unknown", {"fstab_noatime_options": ["relatime"]}, "fstab_noatime_options"),
     # postgresql
@@ -57,15 +65,15 @@ CASES = [
      "postgresql_shared_buffers_mb (10000000 MiB) must stay below this host's RAM"),
     ("worst-case-over-ram", {"postgresql_max_connections": 100_000, "postgresql_work_mem_mb": 64},
      "Worst-case memory"),
-    ("reserved-not-below-max", {"postgresql_max_connections": 3, "postgresql_superuser_reserved_connections": 3},
-     "postgresql_max_connections (3) must be greater than postgresql_superuser_reserved_connections (3)"),
+    ("reserved-not-below-max", {"postgresql_max_connections": 10, "postgresql_superuser_reserved_connections": 10},
+     "postgresql_max_connections (10) must be greater than postgresql_superuser_reserved_connections (10)"),
     ("hba-trust", {"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all",
                                                "address": "0.0.0.0/0", "method": "trust"}]}, "method"),
     ("hba-md5", {"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all",
                                              "address": "10.0.0.0/8", "method": "md5"}]}, "method"),
     ("missing-vault-password", {"postgresql_users": [{"name": "app"}]}, "postgresql_users: no password for app"),
     ("empty-password", {"postgresql_users": [{"name": "app", "password": ""}]}, "postgresql_users: no password for app"),
-    ("pgbadger-retention-0", {"pgbadger_retention_days": 0}, "pgbadger_retention_days must be at least 1"),
+    ("pgbadger-retention-0", {"pgbadger_retention_days": 0}, "pgbadger_retention_days must be at least 1, got 0"),
     ("max-connections-not-int", {"postgresql_max_connections": "many"}, "postgresql_max_connections"),
     # pgbouncer
     ("pools-over-server-slots", {"pgbouncer_default_pool_size": 200},
@@ -78,11 +86,11 @@ CASES = [
     ("listen-wide-without-opt-in", {"pgbouncer_listen_addr": "0.0.0.0"},
      'pgbouncer_listen_addr "0.0.0.0" listens beyond loopback; set pgbouncer_listen_wide: true'),
     ("console-user-without-login", {"pgbouncer_stats_users": ["monitor"]},
-     "pgbouncer_admin_users/pgbouncer_stats_users must also be in pgbouncer_auth_users"),
+     'pgbouncer_stats_users[0] names "monitor", which is not in pgbouncer_auth_users[]'),
     # backups
     ("dump-retention-count-0", {"backups_retain_count": 0}, "backups_retain_count must be at least 1, got 0"),
     ("dump-retention-days-0", {"backups_retain_days": 0}, "backups_retain_days must be at least 1, got 0"),
-    ("dump-dir-relative", {"backups_dir": "backups"}, 'backups_dir must be an absolute path, got "backups"'),
+    ("dump-dir-relative", {"backups_dir": "backups"}, 'backups_dir must be an absolute path without spaces or quotes, got "backups"'),
     ("dump-dir-inside-data-dir", {"backups_dir": "/var/lib/postgresql/15/main/dumps"},
      'backups_dir "/var/lib/postgresql/15/main/dumps" overlaps the PostgreSQL data directory'),
     ("dump-format-unknown", {"backups_format": "tar"}, "backups_format"),
@@ -96,39 +104,160 @@ CASES = [
     ("s3-without-keys", {"wale_store_kind": "s3", "wale_s3_prefix": "s3://bucket/db"},
      "wale_store_kind s3 needs wale_s3_prefix"),
     ("wal-file-store-relative", {"wale_file_dir": "wal"},
-     'wale_file_dir must be an absolute path outside the data directory /var/lib/postgresql/15/main, got "wal"'),
+     'wale_file_dir must be an absolute path without spaces or quotes, got "wal"'),
     ("wal-file-store-in-data-dir", {"wale_file_dir": "/var/lib/postgresql/15/main/wal-e"},
      "wale_file_dir must be an absolute path outside the data directory"),
-    ("store-dir-relative", {"backup_store_dir": "srv"}, 'backup_store_dir must be an absolute path, got "srv"'),
+    ("store-dir-relative", {"backup_store_dir": "srv"}, 'backup_store_dir must be an absolute path without spaces or quotes, got "srv"'),
 ]
+
+
+# What a refused run must leave as it was: /etc, the cluster's roles (with their verifiers), databases and per-role or
+# per-database settings, postgresql.auto.conf, and when PostgreSQL and PgBouncer started (no restart, no reload of
+# a changed file).
+DB_STATE = ("runuser -u postgres -- psql -XAtq -c \"select pg_postmaster_start_time(), pg_conf_load_time(), "
+            "(select md5(string_agg(rolname || coalesce(rolpassword, ''), ',' order by rolname)) from pg_authid), "
+            "(select string_agg(datname, ',' order by datname) from pg_database), "
+            "(select md5(coalesce(string_agg(setdatabase || '/' || setrole || array_to_string(setconfig, ','), ';' "
+            "order by setdatabase, setrole), '')) from pg_db_role_setting)\"; "
+            "sha256sum /var/lib/postgresql/15/main/postgresql.auto.conf; systemctl show -p MainPID pgbouncer")
+# A refusal message that crashed instead of saying what is wrong.
+CRASH_MARKERS = ("Traceback", "nhandled exception", "is undefined", "rror rendering", "rror while templating",
+                 "Syntax error in template", "has no attribute", "unsupported operand", "not supported between")
+
+
+def host_state(target):
+    return target.etc_checksums() + target.ssh_out(DB_STATE)
+
+
+def refused_in_preflight(res, output):
+    """(ok, why): refused (non-zero), by the pre-flight (no layer play started), nothing changed, no crash."""
+    if res.returncode == 0:
+        return False, "accepted"
+    if "PLAY [OS layer]" in output:
+        return False, "refused late, after the pre-flight"
+    if "changed=0" not in output:
+        return False, "changed something"
+    crash = [m for m in CRASH_MARKERS if m in output]
+    return (False, f"crashed ({crash[0]})") if crash else (True, "")
 
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    yield from fresh_target(tmp_path_factory, NAME, ["db", "pgbouncer", "backup_store"], GOOD)
+    for host in fresh_target(tmp_path_factory, NAME, ["db", "pgbouncer", "backup_store"], GOOD):
+        res, _ = host.play("../site.yml")
+        assert res.returncode == 0, f"the good inventory did not converge:\n{res.stdout[-3000:]}"
+        yield host
 
 
 @pytest.fixture(scope="module")
-def refusals(target):
-    before = target.etc_checksums()
+def generated(target):
+    own, across, valid = rule_cases.generate(GOOD, target.name)
+    return {"own": rule_cases.rounds(own), "across": [[case] for case in across],
+            "valid": rule_cases.rounds(valid, by_role=False)}
+
+
+def merged(batch):
+    extra = {}
+    for case in batch:
+        extra.update(case.extra)
+    return extra
+
+
+@pytest.fixture(scope="module")
+def refusals(target, generated):
+    before = host_state(target)
+    runs = {f"hand:{case}": (extra_vars, ()) for case, extra_vars, _ in CASES}
+    for kind in ("own", "across"):
+        runs.update({f"{kind}:{i}": (merged(batch), ()) for i, batch in enumerate(generated[kind])})
+    runs.update({f"valid:{i}": (merged(batch), ("--check",)) for i, batch in enumerate(generated["valid"])})
     with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {case: pool.submit(target.play, "../site.yml", extra_vars, vars_file=f"{case}.yml")
-                   for case, extra_vars, _ in CASES}
-        results = {case: future.result() for case, future in futures.items()}
-    return before, results, target.etc_checksums()
+        futures = {key: pool.submit(target.play, "../site.yml", extra, *args, vars_file=f"{key.replace(':', '-')}.yml")
+                   for key, (extra, args) in runs.items()}
+        results = {key: future.result() for key, future in futures.items()}
+        # A valid batch that failed is run again case by case, so the one value at fault is named.
+        again = {f"valid:{i}:{j}": pool.submit(target.play, "../site.yml", case.extra, "--check",
+                                               vars_file=f"valid-{i}-{j}.yml")
+                 for i, batch in enumerate(generated["valid"]) if results[f"valid:{i}"][0].returncode != 0
+                 for j, case in enumerate(batch) if len(batch) > 1}
+        results.update({key: future.result() for key, future in again.items()})
+    return before, results, host_state(target)
 
 
 @pytest.mark.parametrize("case,extra_vars,message", CASES, ids=[c[0] for c in CASES])
 def test_bad_inventory_is_refused(refusals, case, extra_vars, message):
-    res, output = refusals[1][case]
-    assert res.returncode != 0, f"{case} was accepted:\n{res.stdout[-3000:]}"
+    res, output = refusals[1][f"hand:{case}"]
+    ok, why = refused_in_preflight(res, output)
+    assert ok, f"{case}: {why}:\n{res.stdout[-3000:]}"
     assert message in output, f"{case}: expected {message!r} in:\n{res.stdout[-3000:]}"
-    assert "changed=0" in output
+
+
+def generated_failures(refusals, generated, kind):
+    failures = []
+    for i, batch in enumerate(generated[kind]):
+        res, output = refusals[1][f"{kind}:{i}"]
+        ok, why = refused_in_preflight(res, output)
+        for case in batch:
+            missing = [name for name in case.expect if name not in output]
+            if not ok or missing:
+                failures.append(f"{case.id}: {why or 'refused without naming ' + ', '.join(missing)}")
+        if failures and not ok:
+            failures.append(f"   run {kind}:{i} said: {output[-1500:]}")
+    return failures
+
+
+def test_every_generated_bad_value_is_refused_by_its_own_rule(refusals, generated):
+    """Each value that breaks a role's own rule (type, range, format, cron field, key, duplicate) is refused in the
+    pre-flight by a sentence naming the variable; one run holds many cases of one role."""
+    failures = generated_failures(refusals, generated, "own")
+    assert not failures, "\n".join(failures)
+
+
+def test_every_generated_reference_placement_and_collision_is_refused(refusals, generated):
+    """A name no list holds, a persisting path on a tmpfs, two services on one port: refused before any change."""
+    failures = generated_failures(refusals, generated, "across")
+    assert not failures, "\n".join(failures)
+
+
+def test_every_valid_bound_converges_in_check_mode(refusals, generated):
+    failures = []
+    for i, batch in enumerate(generated["valid"]):
+        res, output = refusals[1][f"valid:{i}"]
+        if res.returncode == 0 and "failed=0" in output:
+            continue
+        for j, case in enumerate(batch):
+            res, output = refusals[1].get(f"valid:{i}:{j}", (res, output))
+            if res.returncode != 0:
+                failures.append(f"{case.id} (with {case.extra}) failed: {output[-1500:]}")
+    assert not failures, "\n".join(failures)
 
 
 def test_no_refused_inventory_changed_the_host(refusals):
     before, _, after = refusals
-    assert after == before, "/etc changed during the refused runs"
+    assert after == before, "/etc, the database or a service's start changed during the refused and check-mode runs"
+
+
+def test_table_counts(refusals, generated):
+    """The figures the README quotes: written to logs/rules-table.json and checked (no crash, no late refusal)."""
+    results = refusals[1]
+    runs = {key: refused_in_preflight(*results[key]) for key in results if not key.startswith("valid")}
+    counts = {
+        "rules": rule_cases.count_rules(),
+        "rule_files": len(rule_cases.all_rule_files()),
+        "generated_bad_cases": sum(len(b) for kind in ("own", "across") for b in generated[kind]),
+        "generated_bad_runs": sum(len(generated[kind]) for kind in ("own", "across")),
+        "hand_written_cases": len(CASES),
+        "refused_in_preflight_runs": sum(ok for ok, _ in runs.values()),
+        "valid_bound_cases": sum(len(b) for b in generated["valid"]),
+        "valid_bound_runs_passed": sum(results[f"valid:{i}"][0].returncode == 0 for i in range(len(generated["valid"]))),
+        "crashes": sum(why.startswith("crashed") for _, why in runs.values()),
+        "late_refusals": sum(why.startswith("refused late") for _, why in runs.values()),
+    }
+    os.makedirs(os.path.join(REPO, "logs"), exist_ok=True)
+    with open(os.path.join(REPO, "logs", "rules-table.json"), "w") as fh:
+        json.dump(counts, fh, indent=2)
+    print("rules table:", json.dumps(counts))
+    assert counts["crashes"] == 0 and counts["late_refusals"] == 0, counts
+    assert counts["refused_in_preflight_runs"] == len(runs), counts
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +278,7 @@ def test_one_bad_host_stops_every_host(refusals, target, second_store):
     before = {h.name: h.etc_checksums() for h in (target, second_store)}
     res, output = target.play("../site.yml", None, "-i", str(inventory))
     assert res.returncode != 0, f"a bad host was accepted:\n{res.stdout[-3000:]}"
-    assert 'backup_store_dir must be an absolute path, got "srv"' in output, res.stdout[-3000:]
+    assert 'backup_store_dir must be an absolute path without spaces or quotes, got "srv"' in output, res.stdout[-3000:]
     for host in (target, second_store):
         assert f"{host.name} : ok=" in output, f"{host.name} missing from the recap:\n{res.stdout[-2000:]}"
         recap = output.split(f"{host.name} : ok=")[-1].split("ignored=")[0]

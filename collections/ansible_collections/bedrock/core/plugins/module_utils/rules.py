@@ -59,6 +59,8 @@ FORMATS = {
     "hba_address": (None, "an address with its mask (127.0.0.1/32, ::1/128), samehost or samenet"),
 }
 
+RULE_KEYS = frozenset(("min", "max", "format", "port", "cron", "persist", "in", "also", "unique", "keys", "why",
+                       "boundary_with", "rule"))
 CRON_FIELDS = {"minute": (0, 59), "hour": (0, 23), "day": (1, 31), "month": (1, 12), "weekday": (0, 7)}
 PORT_RANGES = {"listen": (1024, 65535), "remote": (1, 65535)}
 ELEMENT_WORDS = {"int": "integers", "bool": "booleans", "str": "strings", "path": "paths", "dict": "mappings",

@@ -63,6 +63,11 @@ host:
         empty.
       type: dict
     cron_jobs: {description: "User -> names of the jobs ansible.builtin.cron keeps in their crontab (C(#Ansible: <name>) lines).", type: dict}
+    postgresql_ports:
+      description: >-
+        C(<version>/<cluster>) -> the port a running PostgreSQL cluster listens on, from the postmaster.pid in its data
+        directory under /var/lib/postgresql (a changed port takes effect only when the cluster restarts).
+      type: dict
 """
 
 import glob
@@ -166,6 +171,16 @@ def swap_files(fstab, swaps):
     return found
 
 
+def postgresql_ports():
+    """{"15/main": port} for each cluster whose data directory holds a postmaster.pid (its 4th line is the port)."""
+    found = {}
+    for path in sorted(glob.glob("/var/lib/postgresql/*/*/postmaster.pid")):
+        lines = read(path).splitlines()
+        if len(lines) > 3 and lines[3].strip().isdigit():
+            found["/".join(path.split("/")[-3:-1])] = int(lines[3])
+    return found
+
+
 def users():
     """Accounts from /etc/passwd; a password field from /etc/shadow only when it holds no hash."""
     accounts = {}
@@ -199,7 +214,8 @@ def main():
                                           "units": units(module, module.params["units"]), "users": users(),
                                           "cron_jobs": cron_jobs, "sysctl": sysctl(),
                                           "sysctl_folders": list(SYSCTL_FOLDERS),
-                                          "swap_files": swap_files(files["/etc/fstab"], files["/proc/swaps"])})
+                                          "swap_files": swap_files(files["/etc/fstab"], files["/proc/swaps"]),
+                                          "postgresql_ports": postgresql_ports()})
 
 
 if __name__ == "__main__":
