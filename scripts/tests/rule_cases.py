@@ -34,7 +34,16 @@ COMPUTED = {
 }
 
 
+INVENTORY = "(inventory)"  # the variables of Bedrock as a whole, checked first: playbooks/vars/inventory_rules.yml
+
+
 def load_role(role):
+    """(argument_specs options, rules, defaults) of a role, or of the inventory's own variables."""
+    if role == INVENTORY:
+        with open(os.path.join(REPO, "playbooks", "vars", "inventory_rules.yml")) as fh:
+            data = yaml.safe_load(fh)
+        return data["bedrock_inventory_options"], data["bedrock_inventory_rules"], {}
+
     def read(name):
         with open(os.path.join(REPO, "roles", role, name)) as fh:
             return yaml.safe_load(fh) or {}
@@ -108,7 +117,7 @@ def generate(good, store_host):
     values = base_values(good, store_host)
     own, across, valid = [], [], []
     listen_ports = []
-    for role in ROLES:
+    for role in [INVENTORY] + ROLES:
         options, rules, _ = load_role(role)
         for path, rule in rules.items():
             opt = _option(options, path)
@@ -124,8 +133,6 @@ def generate(good, store_host):
                 if extra is not None:
                     target.append(Case(role, name, label, value, what, extra, expect))
 
-            if "[]" not in path and kind in ("int", "bool", "list", "dict", "str", "path"):
-                add(own, _wrong_type(kind, base), "type")
             if "choices" in opt and kind != "list":
                 add(own, 99 if kind == "int" else "bogus", "choice")
             if "port" in rule:
@@ -170,8 +177,10 @@ def generate(good, store_host):
             if rule.get("persist"):
                 for place in TMPFS_PLACES:
                     add(across, place, "placement")
-        # dict elements: a required key left out, an unknown key added
+        # each variable given a value of another type; dict elements: a required key left out, an unknown key added
         for name, opt in options.items():
+            own.append(Case(role, name, name, _wrong_type(opt.get("type", "str"), values.get(name)), "type",
+                            {name: _wrong_type(opt.get("type", "str"), values.get(name))}))
             if opt.get("elements") == "dict" and values.get(name):
                 item = values[name][0]
                 for key, sub in opt.get("options", {}).items():
@@ -209,8 +218,9 @@ def rounds(cases, by_role=True):
 
 
 def count_rules():
-    return sum(len(load_role(role)[1]) for role in ROLES)
+    return sum(len(load_role(role)[1]) for role in [INVENTORY] + ROLES)
 
 
 def all_rule_files():
-    return sorted(glob.glob(os.path.join(REPO, "roles", "*", "meta", "rules.yml")))
+    return sorted(glob.glob(os.path.join(REPO, "roles", "*", "meta", "rules.yml"))) + [
+        os.path.join(REPO, "playbooks", "vars", "inventory_rules.yml")]

@@ -67,17 +67,22 @@ def test_deferred_mode_only_reports(target):
 
 def test_a_port_change_waits_for_its_restart_and_the_run_still_connects(target):
     """A new port applies only at a restart: check mode, and a run whose restart is deferred, keep talking to
-    PostgreSQL where it listens (they once connected to the new port and failed half-way); the restart moves it."""
+    PostgreSQL where it listens (they once connected to the new port and failed half-way); after the restart the
+    run connects on the new port, and a run back to the old port restarts PostgreSQL onto it."""
     res, output = target.play("postgresql.yml", {"postgresql_port": 5433}, "--check", "--diff")
     assert res.returncode == 0 and "failed=0" in output, res.stdout[-3000:]
     res, output = target.play("postgresql.yml", {"postgresql_port": 5433, "postgresql_restart_deferred": True})
     assert res.returncode == 0, res.stdout[-3000:]
     waiting = output.split("waits for a restart (postgresql_restart_deferred) for: ")[1].split(".")[0].split(", ")
     assert "port" in waiting, output[-2000:]
-    assert psql(target, "SHOW port") == "5432", "a deferred port change restarted PostgreSQL"
-    res, output = target.play("postgresql.yml", {"postgresql_port": 5433})
-    assert res.returncode == 0, res.stdout[-3000:]
-    assert target.ssh_out("runuser -u postgres -- psql -X -At -p 5433 -c 'SHOW port'") == "5433"
+    # -p: Debian's psql wrapper would take the port from the drop-in, where the new one already stands.
+    on_port = "runuser -u postgres -- psql -X -At -p {} -c 'SHOW port'"
+    assert target.ssh_out(on_port.format(5432)) == "5432", "a deferred port change restarted PostgreSQL"
+    # The operator's restart window; the next run reads the new port from postmaster.pid and finds nothing to do.
+    target.ssh_out("systemctl restart postgresql@15-main")
+    assert target.ssh_out(on_port.format(5433)) == "5433"
+    res, output = target.play("postgresql.yml", {"postgresql_port": 5433, "postgresql_restart_deferred": True})
+    assert res.returncode == 0 and "changed=0" in output, res.stdout[-3000:]
     res, output = target.play("postgresql.yml")
     assert res.returncode == 0, res.stdout[-3000:]
     assert psql(target, "SHOW port") == "5432"

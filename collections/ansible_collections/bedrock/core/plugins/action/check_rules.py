@@ -27,20 +27,27 @@ def load_rules(role_path):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("role_path", "values"))
+    _VALID_ARGS = frozenset(("role_path", "options", "rules", "values"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        role_path = self._task.args.get("role_path")
-        values = self._task.args.get("values")
-        if not isinstance(role_path, str) or not isinstance(values, dict):
-            raise AnsibleActionFail("check_rules needs role_path (a role's folder) and values (variable -> value)")
-        options, rules = load_rules(role_path)
+        args = self._task.args
+        values = args.get("values")
+        if isinstance(args.get("role_path"), str):
+            options, rules = load_rules(args["role_path"])
+            what = os.path.basename(args["role_path"])
+        elif isinstance(args.get("options"), dict) and isinstance(args.get("rules"), dict):
+            options, rules, what = args["options"], args["rules"], "the inventory"
+        else:
+            options = None
+        if options is None or not isinstance(values, dict):
+            raise AnsibleActionFail("check_rules needs values (variable -> value) and either role_path (a role's folder) "
+                                    "or options and rules (the shapes of meta/argument_specs.yml and meta/rules.yml)")
         problems, cross = check(values, rules, options)
         result.update(changed=False, problems=problems)
         if problems:
             result.update(failed=True, msg=" ".join(problems))
         else:
-            result.update(cross=cross, msg=f"{len(options)} variables of {os.path.basename(role_path)} follow their rules")
+            result.update(cross=cross, msg=f"{len(options)} variables of {what} follow their rules")
         return result

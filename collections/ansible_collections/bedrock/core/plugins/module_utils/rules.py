@@ -45,6 +45,7 @@ FORMATS = {
     "s3_endpoint": (r"|(https?|https\+path|http\+path)://[A-Za-z0-9.-]+(:[0-9]{1,5})?",
                     "empty, or a scheme (http, https, http+path, https+path), a host and a port"),
     "word": (r"[A-Za-z0-9_.-]+", "letters, digits, _ . or - (no spaces)"),
+    "variable_name": (r"[A-Za-z_][A-Za-z0-9_]*", "an Ansible variable name (letters, digits and _)"),
     "word_or_empty": (r"[A-Za-z0-9_.-]*", "letters, digits, _ . or - (no spaces), or empty"),
     "text": (r"[^\n\r]*", "one line of text"),
     "query": (r"[^\n\r;]*", "one SQL statement on one line (no ;), or empty"),

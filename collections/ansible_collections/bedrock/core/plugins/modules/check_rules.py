@@ -14,7 +14,9 @@ description:
   - Fails with one sentence per broken variable, naming it, its value (a secret is not shown) and its rule.
   - Returns C(cross), what the pre-flight's step across roles checks (P(bedrock.core.cross_rule_problems#filter)).
 options:
-  role_path: {description: The role's folder (C(role_path) inside the role)., type: path, required: true}
+  role_path: {description: "The role's folder (C(role_path) inside the role); or give O(options) and O(rules).", type: path}
+  options: {description: Variable -> its argument_specs entry (type, elements, choices, options)., type: dict}
+  rules: {description: Rule path -> its rule (the shape of meta/rules.yml)., type: dict}
   values: {description: "Variable -> its value, for the role's variables.", type: dict, required: true}
 attributes:
   check_mode: {support: full}
