@@ -1,4 +1,5 @@
-"""Live lifecycle of a container test host: what it can do, and that it leaves the runner as it found it.
+"""Live lifecycle of a container test host: what it can do, and that it leaves the runner as it found it; and a
+Debian 13 (trixie) container from its own image.
 
 These boot a real systemd-nspawn container from the cached image (seconds once the image exists).
 """
@@ -98,3 +99,22 @@ def test_the_cached_image_is_reused(launcher):
     assert time.time() - started < 5
     recipe = json.load(open(os.path.join(first, "recipe.json")))
     assert recipe["packages"] == sorted(set(launcher.BASE_PACKAGES))
+
+
+def test_a_trixie_container_runs_debian_13_and_is_told_apart():
+    """--distro trixie boots Debian 13 (python3 3.13, systemd as PID 1, SSH); the host remembers its release, and
+    creating it again as another release is refused rather than silently reusing it."""
+    name = "pytest-trixie"
+    launch("destroy", name, check=False)
+    try:
+        host = json.loads(launch("create", name, "--distro", "trixie").stdout)
+        assert host["created"] is True and host["distro"] == "trixie"
+        assert ssh(name, ". /etc/os-release && echo $ID $VERSION_ID") == "debian 13"
+        assert ssh(name, "python3 -c 'import sys; print(*sys.version_info[:2])'") == "3 13"
+        assert ssh(name, "cat /proc/1/comm") == "systemd"
+        again = launch("create", name, check=False)
+        assert again.returncode != 0 and "exists as a trixie container, not a bookworm container" in again.stderr
+        listed = {h["name"]: h for h in json.loads(launch("list", "--json").stdout)}
+        assert listed[name]["distro"] == "trixie"
+    finally:
+        launch("destroy", name, check=False)

@@ -2,8 +2,11 @@
 
 import json
 import os
+import subprocess
 
 import pytest
+
+from conftest import LAUNCHER
 
 
 def test_mirror_is_read_from_deb822_sources(launcher, tmp_path, monkeypatch):
@@ -27,6 +30,23 @@ def test_image_key_follows_the_recipe(launcher, monkeypatch):
     assert launcher.image_paths("vm")["dir"] != first
     monkeypatch.setattr(launcher, "BASE_PACKAGES", launcher.BASE_PACKAGES + ["htop"])
     assert launcher.image_paths("container")["dir"] != first, "a changed package list must build a new image"
+
+
+def test_each_debian_release_has_its_own_image_and_bookworm_keeps_its_key(launcher):
+    bookworm = launcher.image_paths("container")["dir"]
+    assert launcher.image_paths("container", "bookworm")["dir"] == bookworm, "bookworm stays the default"
+    assert launcher.image_paths("container", "trixie")["dir"] != bookworm
+    assert launcher.recipe("vm", "trixie")["suite"] == "trixie"
+    # The recipe of a bookworm image is the one before releases were selectable: cached images stay valid.
+    assert set(launcher.recipe("container")) == {"format", "kind", "suite", "variant", "mirror", "packages",
+                                                 "seed_script", "seed_unit", "size"}
+
+
+def test_an_unknown_release_is_refused_before_anything_is_made(tmp_path):
+    res = subprocess.run([LAUNCHER, "create", "pytest-never", "--distro", "buster"], capture_output=True, text=True,
+                         env=dict(os.environ, BEDROCK_STATE_DIR=str(tmp_path)))
+    assert res.returncode != 0 and "invalid choice: 'buster'" in res.stderr
+    assert not os.path.exists(os.path.join(tmp_path, "hosts"))
 
 
 def test_vm_extra_packages_change_only_the_vm_image(launcher, monkeypatch):
