@@ -133,21 +133,28 @@ def _cron_ok(field, value):
     return True
 
 
+def _port_text(kind):
+    return "a port between %d and %d" % PORT_RANGES[kind]
+
+
+def _cron_text(field):
+    low, high = CRON_FIELDS[field]
+    return f"a cron {field} field (*, N, N-M, lists and /step within {low}-{high}; no spaces)"
+
+
 def describe(rule, opt=None):
     """The rule in words: the README's "rule" column and the middle of every refusal ("X must be <this>, got Y")."""
     opt = opt or {}
     parts = []
     if "port" in rule:
-        low, high = PORT_RANGES[rule["port"]]
-        parts.append(f"a port between {low} and {high}"
+        parts.append(_port_text(rule["port"])
                      + (" that no other service on the host uses" if rule["port"] == "listen" else ""))
     elif "min" in rule or "max" in rule:
         parts.append(_range_text(rule))
     if "format" in rule:
         parts.append(FORMATS[rule["format"]][1])
     if "cron" in rule:
-        low, high = CRON_FIELDS[rule["cron"]]
-        parts.append(f"a cron {rule['cron']} field (*, N, N-M, lists and /step within {low}-{high}; no spaces)")
+        parts.append(_cron_text(rule["cron"]))
     if "keys" in rule:
         parts.append(f"a mapping whose keys are each {FORMATS[rule['keys']][1]}")
     if rule.get("persist"):
@@ -199,13 +206,13 @@ def _type_problems(name, value, opt):
     kind = opt.get("type", "str")
     secret = opt.get("no_log")
     if value is None:
-        return [f"{name} must be {type_text(opt)}, got nothing (null)."]
+        return [(name, f"{name} must be {type_text(opt)}, got nothing (null).")]
     if not type_ok(kind, value):
         shown = "a secret" if secret else f"{show(value)} ({type_name(value)})"
         hint = " (write it without quotes)" if kind == "int" and isinstance(value, str) and value.strip().isdigit() else ""
-        return [f"{name} must be {type_text(opt)}, got {shown}{hint}."]
+        return [(name, f"{name} must be {type_text(opt)}, got {shown}{hint}.")]
     if "choices" in opt and kind != "list" and value not in opt["choices"]:
-        return [f"{name} must be one of {', '.join(map(str, opt['choices']))}, got {show(value)}."]
+        return [(name, f"{name} must be one of {', '.join(map(str, opt['choices']))}, got {show(value)}.")]
     found = []
     if kind == "list":
         element = opt.get("elements")
@@ -221,15 +228,16 @@ def _type_problems(name, value, opt):
 
 def _dict_problems(label, item, options):
     if not isinstance(item, dict):
-        return [f"{label} must be a mapping with keys {', '.join(options)}, got {show(item)} ({type_name(item)})."]
+        return [(label, f"{label} must be a mapping with keys {', '.join(options)}, got {show(item)} "
+                        f"({type_name(item)}).")]
     found = []
     unknown = [k for k in item if k not in options]
     if unknown:
-        found.append(f"{label} has unknown keys {', '.join(map(str, unknown))} (known: {', '.join(options)}).")
+        found.append((label, f"{label} has unknown keys {', '.join(map(str, unknown))} (known: {', '.join(options)})."))
     for key, sub in options.items():
         if item.get(key) is None:
             if sub.get("required"):
-                found.append(f"{label}.{key} is required.")
+                found.append((f"{label}.{key}", f"{label}.{key} is required."))
             continue
         found += _type_problems(f"{label}.{key}", item[key], sub)
     return found
@@ -247,14 +255,13 @@ def _value_problems(label, value, rule, opt):
     why = f": {rule['why']}" if "why" in rule else ""
     broken = None
     if "port" in rule and not PORT_RANGES[rule["port"]][0] <= value <= PORT_RANGES[rule["port"]][1]:
-        broken = "a port between %d and %d" % PORT_RANGES[rule["port"]]
+        broken = _port_text(rule["port"])
     elif ("min" in rule and value < rule["min"]) or ("max" in rule and value > rule["max"]):
         broken = _range_text(rule)
     elif "format" in rule and not _format_ok(rule["format"], value):
         broken = FORMATS[rule["format"]][1]
     elif "cron" in rule and not _cron_ok(rule["cron"], value):
-        low, high = CRON_FIELDS[rule["cron"]]
-        broken = f"a cron {rule['cron']} field (*, N, N-M, lists and /step within {low}-{high}; no spaces)"
+        broken = _cron_text(rule["cron"])
     elif "keys" in rule:
         bad = [k for k in value if not isinstance(k, str) or not _format_ok(rule["keys"], k)]
         if bad:
@@ -266,20 +273,16 @@ def check(values, rules, options):
     """Problems (sentences naming the variable, the value and the rule) and what the pre-flight's cross-role step
     needs from this role: the values each rule path reaches (no secret), its listen ports, persisting paths and
     references."""
-    problems = []
-    for name, opt in options.items():
-        if name not in values:
-            continue
-        problems += _type_problems(name, values[name], opt)
-    typed_wrong = {p.split(" ", 1)[0] for p in problems}
-    reached = {}
+    typed = [found for name, opt in options.items() if name in values
+             for found in _type_problems(name, values[name], opt)]
+    problems = [sentence for _, sentence in typed]
+    typed_wrong = {label for label, _ in typed}  # a place whose type (or its container's) is wrong gets no more
     cross = {"values": {}, "ports": [], "persist": [], "refs": []}
     for path, rule in rules.items():
         opt = spec_for(path, options)
         places = [(label, value) for label, value in concrete(path, values)
                   if label not in typed_wrong and value is not None and type_ok(opt.get("type", "str"), value)
                   and not any(label.startswith(bad + ".") or label.startswith(bad + "[") for bad in typed_wrong)]
-        reached[path] = places
         for label, value in places:
             problems += _value_problems(label, value, rule, opt)
         if rule.get("unique"):
