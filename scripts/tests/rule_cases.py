@@ -2,8 +2,8 @@
 hand: each numeric bound +-1, wrong types, strings with spaces and empty ones (where the rule's format refuses them),
 cron fields that would shift columns, unknown and missing keys, duplicates, each reference pointed at a name no list
 holds, each persisting path put on a tmpfs, each listen port collided with each other one. And the other way: each
-bound that is valid. Only the FORMATS table (the rule data's own regular expressions) is read from the rule module,
-to know which string a format refuses; the checking itself is left to the pre-flight under test."""
+bound that is valid. Only the FORMATS table (the rule data's own regular expressions) and the lookup of a rule path's
+argument_specs entry are taken from the rule module; the checking itself is left to the pre-flight under test."""
 
 import copy
 import glob
@@ -19,7 +19,8 @@ _spec = importlib.util.spec_from_file_location(
     "bedrock_rules_data", os.path.join(REPO, "collections/ansible_collections/bedrock/core/plugins/module_utils/rules.py"))
 _module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_module)
-FORMATS, CRON_FIELDS = _module.FORMATS, _module.CRON_FIELDS
+rules = _module  # the rule module itself, for the tests that exercise it
+FORMATS, CRON_FIELDS, spec_for = _module.FORMATS, _module.CRON_FIELDS, _module.spec_for
 
 # The order the pre-flight validates the roles in: a run stops at the first role that refuses.
 ROLES = ["sysctl", "limits", "fstab", "swap", "postgresql", "pgbadger", "pgbouncer", "wale", "backups", "backup_store"]
@@ -62,14 +63,6 @@ def base_values(good, store_host):
     values.update(COMPUTED, backups_store_host=store_host, backups_store_address=store_host)
     values.update(good)
     return values
-
-
-def _option(options, path):
-    name, _, rest = path.partition("[]")
-    opt = options[name]
-    if path.endswith("[]"):
-        return {"type": opt.get("elements", "str"), **({"choices": opt["choices"]} if "choices" in opt else {})}
-    return opt["options"][rest[1:]] if rest.startswith(".") else opt
 
 
 def _refused_strings(fmt, base):
@@ -120,7 +113,7 @@ def generate(good, store_host):
     for role in [INVENTORY] + ROLES:
         options, rules, _ = load_role(role)
         for path, rule in rules.items():
-            opt = _option(options, path)
+            opt = spec_for(path, options)
             kind = opt.get("type", "str")
             name = path.split("[")[0]
             current = [v for v in ([values.get(name)] if "[]" not in path else

@@ -12,11 +12,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-
-_spec = importlib.util.spec_from_file_location(
-    "bedrock_rules", os.path.join(REPO, "collections/ansible_collections/bedrock/core/plugins/module_utils/rules.py"))
-rules = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rules)
+from rule_cases import rules
 
 OPTIONS = {
     "n": {"type": "int"}, "flag": {"type": "bool"}, "names": {"type": "list", "elements": "str"},
