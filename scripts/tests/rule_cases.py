@@ -32,6 +32,8 @@ COMPUTED = {
     "pgbouncer_databases": [{"name": "appdb"}], "pgbouncer_auth_users": ["app"], "pgbouncer_server_port": 5432,
     "pgbouncer_server_reset_query": "", "backups_databases": ["appdb"],
     "pgbadger_log_line_prefix": "%t [%p]: [%l-1] db=%d,user=%u ",
+    # The test host is Debian 12.
+    "postgresql_version": 15, "postgresql_packages": ["postgresql-15", "postgresql-client-15", "python3-psycopg2"],
 }
 
 

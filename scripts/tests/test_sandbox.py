@@ -1,5 +1,6 @@
-"""The README's first command, end to end on a container: scripts/sandbox converges site.yml, says how to reach
-the host and what its kind cannot apply, and a second run changes nothing."""
+"""The README's first command, end to end on a container of its default release (Debian 13, PostgreSQL 17):
+scripts/sandbox converges site.yml, says how to reach the host and what its kind cannot apply, and a second run
+changes nothing."""
 
 import os
 import re
@@ -21,7 +22,7 @@ def test_sandbox_converges_site_and_a_second_run_changes_nothing():
     try:
         first = sandbox()
         assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
-        assert "The sandbox (container) is converged." in first.stdout
+        assert "The sandbox (container, trixie) is converged." in first.stdout
         assert re.search(r"ssh: +ssh -i \S+ -p 22 .* root@\S+", first.stdout)
         assert "swap (swapon is refused inside a container)" in first.stdout
         assert "sysctl vm.swappiness: wants '10'" in first.stdout
@@ -46,11 +47,11 @@ def audit_finds_drift_and_a_run_puts_it_back():
     assert clean.returncode == 0 and "0 drifted setting(s)" in clean.stdout, clean.stdout[-3000:] + clean.stderr[-2000:]
     # By hand: a sysctl, and a postgresql.conf line after Debian's include_dir that beats Bedrock's drop-in.
     launch("ssh", NAME, "sysctl -w net.core.somaxconn=1024 && echo 'work_mem = 64MB' >> "
-                        "/etc/postgresql/15/main/postgresql.conf && systemctl reload postgresql@15-main")
+                        "/etc/postgresql/17/main/postgresql.conf && systemctl reload postgresql@17-main")
     drifted = audit()
     assert drifted.returncode == 1, drifted.stdout[-3000:] + drifted.stderr[-2000:]
     assert "net.core.somaxconn: live 1024, wanted 8192" in drifted.stdout, drifted.stdout[-3000:]
-    assert "item work_mem = 65536 (/etc/postgresql/15/main/postgresql.conf:" in drifted.stdout, drifted.stdout[-3000:]
+    assert "item work_mem = 65536 (/etc/postgresql/17/main/postgresql.conf:" in drifted.stdout, drifted.stdout[-3000:]
     fixed = sandbox()
     assert fixed.returncode == 0, fixed.stdout[-3000:]
     assert audit().returncode == 0

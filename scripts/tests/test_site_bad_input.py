@@ -119,7 +119,7 @@ DB_STATE = ("runuser -u postgres -- psql -XAtq -c \"select pg_postmaster_start_t
             "(select string_agg(datname, ',' order by datname) from pg_database), "
             "(select md5(coalesce(string_agg(setdatabase || '/' || setrole || array_to_string(setconfig, ','), ';' "
             "order by setdatabase, setrole), '')) from pg_db_role_setting)\"; "
-            "sha256sum /var/lib/postgresql/15/main/postgresql.auto.conf; systemctl show -p MainPID pgbouncer")
+            "sha256sum /var/lib/postgresql/*/main/postgresql.auto.conf; systemctl show -p MainPID pgbouncer")
 # A refusal message that crashed instead of saying what is wrong.
 CRASH_MARKERS = ("Traceback", "nhandled exception", "is undefined", "rror rendering", "rror while templating",
                  "Syntax error in template", "has no attribute", "unsupported operand", "not supported between")
@@ -284,3 +284,51 @@ def test_one_bad_host_stops_every_host(refusals, target, second_store):
         recap = output.split(f"{host.name} : ok=")[-1].split("ignored=")[0]
         assert "changed=0" in recap, f"{host.name} changed: {recap}"
         assert host.etc_checksums() == before[host.name], f"/etc on {host.name} changed"
+
+
+# What ansible's distribution facts read: /etc/os-release and /etc/debian_version.
+FAKE_RELEASES = {
+    "debian-11": ('PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nNAME="Debian GNU/Linux"\nVERSION_ID="11"\n'
+                  'VERSION="11 (bullseye)"\nVERSION_CODENAME=bullseye\nID=debian\n', "11.11\n"),
+    "ubuntu-24.04": ('PRETTY_NAME="Ubuntu 24.04.1 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\n'
+                     'VERSION="24.04.1 LTS (Noble Numbat)"\nVERSION_CODENAME=noble\nID=ubuntu\nID_LIKE=debian\n',
+                     "trixie/sid\n"),
+    # Debian 13's facts on this Debian 12 host: what the pre-flight decides from the release alone.
+    "debian-13": ('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\nVERSION_ID="13"\n'
+                  'VERSION="13 (trixie)"\nVERSION_CODENAME=trixie\nID=debian\n', "13.2\n"),
+}
+
+
+def with_release(target, release, extra_vars):
+    """site.yml against the host while it says it is another release (its own files put back afterwards)."""
+    os_release, debian_version = FAKE_RELEASES[release]
+    target.ssh("cp --preserve=all /usr/lib/os-release /root/os-release.real && "
+               "cp --preserve=all /etc/debian_version /root/debian_version.real")
+    try:
+        target.ssh(f"printf %s {json.dumps(os_release)} > /usr/lib/os-release && "
+                   f"printf %s {json.dumps(debian_version)} > /etc/debian_version")
+        return target.play("../site.yml", extra_vars, vars_file=f"release-{release}.yml")
+    finally:
+        target.ssh("cp --preserve=all /root/os-release.real /usr/lib/os-release && "
+                   "cp --preserve=all /root/debian_version.real /etc/debian_version && "
+                   "rm /root/os-release.real /root/debian_version.real")
+
+
+@pytest.mark.parametrize("release,found", [("debian-11", "Debian 11.11"), ("ubuntu-24.04", "Ubuntu 24.04")])
+def test_another_system_is_refused_naming_the_supported_releases(refusals, target, release, found):
+    res, output = with_release(target, release, GOOD)
+    ok, why = refused_in_preflight(res, output)
+    assert ok, f"{release}: {why}:\n{res.stdout[-3000:]}"
+    assert (f"the host runs {found}; Bedrock supports Debian 12 (bookworm), Debian 13 (trixie)." in output
+            ), res.stdout[-3000:]
+
+
+def test_wal_e_s3_store_is_refused_on_debian_13(refusals, target):
+    """boto 2 does not import on Python 3.13: the pre-flight says so and names the file store."""
+    res, output = with_release(target, "debian-13", {
+        **GOOD, "postgresql_version": 17, "wale_store_kind": "s3", "wale_s3_prefix": "s3://bucket/db",
+        "wale_aws_access_key_id": "key", "wale_aws_secret_access_key": "secret"})
+    ok, why = refused_in_preflight(res, output)
+    assert ok, f"{why}:\n{res.stdout[-3000:]}"
+    assert "wale_store_kind s3 needs Debian 12: on Debian 13 (trixie, Python 3.13) WAL-E's S3 client, boto 2, " \
+           "does not import. Use wale_store_kind file" in output, res.stdout[-3000:]

@@ -6,6 +6,14 @@ import time
 import pytest
 
 
+# The PostgreSQL a user of this Debian release gets: 15 on Debian 12, 17 on Debian 13.
+@pytest.fixture(scope="module")
+def cluster(host):
+    major = {"12": 15, "13": 17}[host.system_info.release.split(".")[0]]
+    return {"major": major, "service": f"postgresql@{major}-main", "data_dir": f"/var/lib/postgresql/{major}/main",
+            "conf_dir": f"/etc/postgresql/{major}/main"}
+
+
 @pytest.fixture(scope="module")
 def store(host):
     return host.get_host("ansible://store", ansible_inventory=host.backend.ansible_inventory)

@@ -10,7 +10,6 @@ from conftest import heartbeat, wait_for
 
 testinfra_hosts = ["ansible://db"]
 
-SERVICE = "postgresql@15-main"
 KEY = "/var/lib/postgresql/.ssh/bedrock-backup"
 WALE = "envdir /etc/wal-e.d/env /usr/local/bin/bedrock-wal-e"
 
@@ -105,7 +104,7 @@ def test_a_second_run_exits_at_once_through_flock(host, as_postgres):
     time.sleep(8)
 
 
-def test_postgresql_stopped_during_a_dump_fails_cleanly(host, psql, as_postgres):
+def test_postgresql_stopped_during_a_dump_fails_cleanly(host, psql, as_postgres, cluster):
     before = dumps(host)
     # A session holding an exclusive lock makes the dump run wait inside its snapshot; then the server goes away.
     background(host, "psql -X -d appdb -c 'BEGIN; LOCK orders IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30)'")
@@ -114,10 +113,10 @@ def test_postgresql_stopped_during_a_dump_fails_cleanly(host, psql, as_postgres)
     try:
         wait_for(lambda: psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bedrock-pg-dump' "
                               "AND wait_event_type = 'Lock'") == "1", 20, "the dump run to wait on the lock")
-        host.check_output("systemctl stop %s", SERVICE)
+        host.check_output("systemctl stop %s", cluster["service"])
         wait_for(lambda: host.file("/tmp/dump.rc").exists, 60, "the dump run to end")
     finally:
-        host.check_output("systemctl start %s", SERVICE)
+        host.check_output("systemctl start %s", cluster["service"])
     assert host.file("/tmp/dump.rc").content_string.strip() == "1"
     assert "FAILED appdb" in host.file("/tmp/dump.out").content_string
     after = dumps(host)
@@ -144,7 +143,7 @@ def test_a_full_backup_disk_removes_the_partial_file(host, psql, config, as_post
         host.run("umount /mnt/tiny; rm -f /tmp/tiny.json /tmp/tiny-status.json")
 
 
-def test_base_backup_on_postgresql_15_and_the_drill_passes(host, psql, as_postgres):
+def test_base_backup_on_postgresql_and_the_drill_passes(host, psql, as_postgres):
     res = as_postgres("flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup")
     assert res.rc == 0, host.check_output("tail -20 /var/log/wal-e/wal-e.log")
     listing = as_postgres(f"{WALE} backup-list LATEST")
@@ -162,7 +161,7 @@ def test_base_backup_on_postgresql_15_and_the_drill_passes(host, psql, as_postgr
     assert psql("SELECT pg_is_in_recovery()") == "f"
 
 
-def test_wal_store_unreachable_then_back_loses_nothing(host, psql, as_postgres):
+def test_wal_store_unreachable_then_back_loses_nothing(host, psql, as_postgres, cluster):
     s3 = host.file("/etc/wal-e.d/env/WALE_S3_PREFIX").exists
     store_ip = host.file("/etc/wal-e.d/env/WALE_S3_ENDPOINT").content_string.split("//")[1].split(":")[0] if s3 else ""
     # S3: the store host becomes unreachable from the database host (a blackhole route in the container's own
@@ -178,10 +177,10 @@ def test_wal_store_unreachable_then_back_loses_nothing(host, psql, as_postgres):
         wait_for(lambda: int(psql("SELECT failed_count FROM pg_stat_archiver")) > failed_before, 180,
                  "archiving to fail")
         # PostgreSQL keeps the segment while the store is away.
-        assert host.run("ls /var/lib/postgresql/15/main/pg_wal/archive_status/ | grep -q ready").rc == 0
+        assert host.run(f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready").rc == 0
     finally:
         host.check_output(mend)
-    wait_for(lambda: host.run("ls /var/lib/postgresql/15/main/pg_wal/archive_status/ | grep -q ready").rc != 0, 180,
+    wait_for(lambda: host.run(f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready").rc != 0, 180,
              "the archive to catch up")
     drill = as_postgres("/usr/local/bin/bedrock-restore-drill --json --skip-dump")
     report = json.loads(drill.stdout)
@@ -189,11 +188,11 @@ def test_wal_store_unreachable_then_back_loses_nothing(host, psql, as_postgres):
     assert report["pitr"]["newest_heartbeat_restored_epoch"] >= outage_beat
 
 
-def test_kill_9_of_the_postmaster_then_the_drill_meets_the_rpo(host, psql, as_postgres):
+def test_kill_9_of_the_postmaster_then_the_drill_meets_the_rpo(host, psql, as_postgres, cluster):
     archive_timeout = 15
     background(host, "/usr/local/bin/bedrock-heartbeat 40")
     time.sleep(25)
-    pid = host.check_output("head -1 /var/lib/postgresql/15/main/postmaster.pid")
+    pid = host.check_output(f"head -1 {cluster['data_dir']}/postmaster.pid")
     killed_at = float(host.check_output("date +%s.%N"))
     host.check_output("kill -9 %s", pid)
     try:
@@ -201,8 +200,8 @@ def test_kill_9_of_the_postmaster_then_the_drill_meets_the_rpo(host, psql, as_po
         drill = as_postgres("/usr/local/bin/bedrock-restore-drill --json --skip-dump")
         report = json.loads(drill.stdout)
     finally:
-        host.run("rm -f /var/lib/postgresql/15/main/postmaster.pid")
-        host.check_output("systemctl reset-failed %s; systemctl restart %s", SERVICE, SERVICE)
+        host.run(f"rm -f {cluster['data_dir']}/postmaster.pid")
+        host.check_output("systemctl reset-failed %s; systemctl restart %s", cluster["service"], cluster["service"])
     pitr = report["pitr"]
     assert pitr["ok"], report["breaches"]
     lost = killed_at - pitr["newest_heartbeat_restored_epoch"]

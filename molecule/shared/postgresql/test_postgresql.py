@@ -18,8 +18,9 @@ EXPECTED_SHOW = {
 }
 
 
-def test_service_runs_and_is_enabled(host):
-    service = host.service("postgresql@15-main")
+def test_service_runs_and_is_enabled(host, cluster, psql):
+    assert psql("SHOW server_version_num")[:2] == str(cluster["major"])
+    service = host.service(cluster["service"])
     assert service.is_running and service.is_enabled
 
 

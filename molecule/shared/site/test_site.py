@@ -6,8 +6,6 @@ import time
 
 import pytest
 
-SERVICE = "postgresql@15-main"
-
 
 @pytest.fixture(scope="module")
 def hostvars(host):
@@ -55,14 +53,16 @@ def test_services_have_their_file_limits(host, hostvars):
     assert host.check_output("systemctl show -p LimitNOFILE --value pgbouncer") == str(pgbouncer)
 
 
-def test_postgresql_runs_with_the_environment_settings(host, hostvars):
+def test_postgresql_runs_with_the_environment_settings(host, hostvars, cluster):
     if not on_db(host):
         pytest.skip("database host only")
+    assert psql(host, "SHOW server_version_num")[:2] == str(cluster["major"])
+    assert host.service(cluster["service"]).is_enabled
     assert psql(host, "SHOW max_connections") == str(hostvars["postgresql_max_connections"])
     assert psql(host, "SHOW log_min_duration_statement") == "0"
     assert psql(host, "SHOW password_encryption") == "scram-sha-256"
     assert psql(host, "SHOW archive_mode") == "on"
-    hba = host.file("/etc/postgresql/15/main/pg_hba.conf").content_string
+    hba = host.file(cluster["conf_dir"] + "/pg_hba.conf").content_string
     assert "trust" not in [line.split()[-1] for line in hba.splitlines() if line.strip() and not line.startswith("#")]
 
 
