@@ -33,7 +33,7 @@ COMPUTED = {
     "pgbouncer_server_reset_query": "", "backups_databases": ["appdb"],
     "pgbadger_log_line_prefix": "%t [%p]: [%l-1] db=%d,user=%u ",
     # The test host is Debian 12.
-    "postgresql_version": 15, "postgresql_packages": ["postgresql-15", "postgresql-client-15", "python3-psycopg2"],
+    "postgresql_version": 15, "pgbouncer_max_prepared_statements": 0, "postgresql_packages": ["postgresql-15", "postgresql-client-15", "python3-psycopg2"],
 }
 
 

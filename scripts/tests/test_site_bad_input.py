@@ -107,6 +107,9 @@ CASES = [
      'wale_file_dir must be an absolute path without spaces or quotes, got "wal"'),
     ("wal-file-store-in-data-dir", {"wale_file_dir": "/var/lib/postgresql/15/main/wal-e"},
      "wale_file_dir must be an absolute path outside the data directory"),
+    ("prepared-statements-on-pgbouncer-1.18", {"pgbouncer_max_prepared_statements": 100},
+     "pgbouncer_max_prepared_statements must be 0 with PgBouncer 1.18 (Debian 12): prepared statements in transaction "
+     "pooling need PgBouncer 1.21 or later (Debian 13), got 100."),
     ("store-dir-relative", {"backup_store_dir": "srv"}, 'backup_store_dir must be an absolute path without spaces or quotes, got "srv"'),
 ]
 

@@ -1,6 +1,9 @@
-"""PgBouncer live: SCRAM through 6432, no trust, LimitNOFILE as computed, 1000 concurrent clients, saturation."""
+"""PgBouncer live: SCRAM through 6432, no trust, LimitNOFILE as computed, 1000 concurrent clients, saturation; on
+PgBouncer 1.21+ (Debian 13) prepared statements through the transaction pooler, by pgbench and by psycopg 3."""
 
 import re
+
+import pytest
 
 PASSWORD = "app-test-password"
 
@@ -49,6 +52,64 @@ def test_a_thousand_clients_connect_and_run_with_no_failure(host):
     assert "number of transactions actually processed: 5000/5000" in run.stdout
     assert "number of failed transactions: 0" in run.stdout
     assert "Too many open files" not in host.file("/var/log/postgresql/pgbouncer.log").content_string
+
+
+def pgbouncer_version(host):
+    return tuple(int(x) for x in re.search(r"PgBouncer (\d+)\.(\d+)", host.check_output("pgbouncer --version")).groups())
+
+
+def test_prepared_statements_setting_follows_the_version(host):
+    """1.21+ (Debian 13): Bedrock writes its value (200); 1.18 (Debian 12) has no such setting: none written."""
+    ini = host.file("/etc/pgbouncer/pgbouncer.ini").content_string
+    if pgbouncer_version(host) >= (1, 21):
+        assert re.search(r"^max_prepared_statements = 200$", ini, re.M), ini
+        show = host.check_output("runuser -u postgres -- psql -X -At -h /var/run/postgresql -p 6432 -U pgbouncer "
+                                 "pgbouncer -c 'SHOW CONFIG'")
+        assert re.search(r"^max_prepared_statements\|200\|", show, re.M), show
+    else:
+        assert "max_prepared_statements" not in ini
+
+
+def test_prepared_statements_through_the_transaction_pooler_at_200_clients(host):
+    """pgbench -M prepared sends protocol-level Parse/Bind/Execute; 200 clients share 20 server connections, so a
+    statement prepared on one is executed on another: PgBouncer 1.21+ re-prepares it there. 0 failed."""
+    if pgbouncer_version(host) < (1, 21):
+        pytest.skip("PgBouncer 1.18 (Debian 12) has no prepared-statement support in transaction pooling")
+    host.check_output("PGPASSWORD=%s pgbench -i -q -s 1 -h 127.0.0.1 -U app appdb", PASSWORD)
+    run = host.run("ulimit -n 8192 && PGPASSWORD=%s pgbench -n -M prepared -h 127.0.0.1 -p 6432 -U app -c 200 -j 2 "
+                   "-t 20 appdb", PASSWORD)
+    assert run.rc == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "number of transactions actually processed: 4000/4000" in run.stdout, run.stdout
+    assert "number of failed transactions: 0" in run.stdout
+    assert "does not exist" not in run.stderr
+
+
+PSYCOPG_PREPARED = """
+import threading, psycopg
+errors = []
+def client(n):
+    try:
+        # prepare_threshold=0: every query is prepared server-side (named), executed in its own transaction.
+        with psycopg.connect(host="127.0.0.1", port=6432, dbname="appdb", user="app", password="%s",
+                             autocommit=True, prepare_threshold=0) as conn:
+            for i in range(50):
+                assert conn.execute("SELECT %%s::int + 1", (i,)).fetchone()[0] == i + 1
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=client, args=(n,)) for n in range(40)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(len(errors), errors[:3])
+""" % PASSWORD
+
+
+def test_psycopg3_server_side_prepare_through_the_transaction_pooler(host):
+    """A driver as applications use it: psycopg 3 (Debian's python3-psycopg) preparing every query, 40 clients in
+    threads, 2000 statements, each in its own transaction: no "prepared statement does not exist"."""
+    if pgbouncer_version(host) < (1, 21):
+        pytest.skip("PgBouncer 1.18 (Debian 12) has no prepared-statement support in transaction pooling")
+    host.check_output("DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-psycopg")
+    run = host.run("python3 -c %s", PSYCOPG_PREPARED)
+    assert run.rc == 0 and run.stdout.strip() == "0 []", run.stdout + run.stderr
 
 
 def test_saturation_check_reports_ok_and_writes_metrics(host):
