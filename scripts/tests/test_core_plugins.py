@@ -145,6 +145,18 @@ def test_skip_leaves_an_entry_out(tmp_path):
     assert rc == 0 and (tmp_path / "kept").exists() and not (tmp_path / "skipped").exists(), out
 
 
+def test_one_template_renders_into_several_files_with_each_entry_s_vars(tmp_path):
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / "peer.j2").write_text("peer_id = {{ peer }}\nshared = {{ shared }}\n")
+    entries = [{"path": str(tmp_path / f"peer-{n}.ini"), "template": "peer.j2", "mode": "0644", "vars": {"peer": n}}
+               for n in (1, 2)]
+    task = dict(files_task("write", entries, owner=ME, group=MY_GROUP), vars={"shared": "same"})
+    rc, res, out = play(tmp_path, [task])
+    assert rc == 0, out
+    assert (tmp_path / "peer-1.ini").read_text() == "peer_id = 1\nshared = same\n"
+    assert (tmp_path / "peer-2.ini").read_text() == "peer_id = 2\nshared = same\n"
+
+
 def test_bad_entries_are_refused_with_the_path_named(tmp_path):
     cases = {
         "no mode": ([{"path": str(tmp_path / "a"), "content": "x"}], "no mode"),

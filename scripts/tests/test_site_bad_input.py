@@ -110,6 +110,9 @@ CASES = [
     ("prepared-statements-on-pgbouncer-1.18", {"pgbouncer_max_prepared_statements": 100},
      "pgbouncer_max_prepared_statements must be 0 with PgBouncer 1.18 (Debian 12): prepared statements in transaction "
      "pooling need PgBouncer 1.21 or later (Debian 13), got 100."),
+    ("processes-on-pgbouncer-1.18", {"pgbouncer_processes": 2},
+     "pgbouncer_processes must be 1 with PgBouncer 1.18 (Debian 12): processes sharing one port need peering, "
+     "PgBouncer 1.19 or later (Debian 13), got 2."),
     ("store-dir-relative", {"backup_store_dir": "srv"}, 'backup_store_dir must be an absolute path without spaces or quotes, got "srv"'),
 ]
 

@@ -139,3 +139,81 @@ def test_saturation_check_warns_at_80_percent(host):
     finally:
         host.run("runuser -u postgres -- psql -X -q -c \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                  "WHERE query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()\"")
+
+
+def processes(host):
+    """pgbouncer_processes as the scenario sets it (1 unless its hosts.yml says otherwise)."""
+    return int(host.ansible.get_variables().get("pgbouncer_processes", 1))
+
+
+def listener_pids(host):
+    out = host.check_output("ss -Hltnp 'sport = :6432'")
+    return sorted(set(re.findall(r"pid=(\d+)", out)))
+
+
+def console(host, sql, socket_dir="/var/run/postgresql"):
+    return host.check_output("runuser -u postgres -- psql -X -At -h %s -p 6432 -U pgbouncer pgbouncer -c %s",
+                             socket_dir, sql)
+
+
+def test_every_process_listens_on_the_one_port_with_its_limit(host):
+    """pgbouncer_processes N: N PgBouncer processes accept on 6432 (so_reuseport), each with LimitNOFILE 2200."""
+    wanted = processes(host)
+    pids = listener_pids(host)
+    assert len(pids) == wanted, pids
+    units = ["pgbouncer"] + [f"bedrock-pgbouncer@{n}" for n in range(2, wanted + 1)]
+    main_pids = sorted(host.check_output("systemctl show -p MainPID --value %s", unit) for unit in units)
+    assert main_pids == pids
+    for pid in pids:
+        assert re.search(r"Max open files\s+2200\s+2200", host.file(f"/proc/{pid}/limits").content_string)
+        assert host.check_output("ps -o user= -p %s", pid) == "postgres"
+    for unit in units[1:]:
+        assert host.service(unit).is_enabled
+
+
+def test_clients_are_spread_over_every_process(host):
+    """The kernel hands new connections to each process: every console's SHOW STATS counts transactions."""
+    if processes(host) < 2:
+        pytest.skip("one PgBouncer process")
+    dirs = ["/var/run/postgresql"] + [f"/run/bedrock-pgbouncer-{n}" for n in range(2, processes(host) + 1)]
+
+    def counts():
+        return [sum(int(line.split("|")[1]) for line in console(host, "SHOW STATS", d).splitlines()) for d in dirs]
+    before = counts()
+    host.check_output("PGPASSWORD=%s pgbench -n -S -C -h 127.0.0.1 -p 6432 -U app -c 20 -j 2 -t 20 appdb", PASSWORD)
+    gained = [after - b for after, b in zip(counts(), before)]
+    assert all(g > 0 for g in gained), gained
+
+
+def test_a_cancel_reaches_the_process_that_holds_the_query(host):
+    """psql sends its cancel request on a new connection, which the kernel may give to the other process; the peers
+    forward it. Ten long queries cancelled after 2 s: each ends at once (without peering about half would run on)."""
+    if processes(host) < 2:
+        pytest.skip("one PgBouncer process")
+    for _ in range(10):
+        run = host.run("start=$(date +%%s); PGPASSWORD=%s timeout -s INT 2 psql -X -h 127.0.0.1 -p 6432 -U app appdb "
+                       "-c 'SELECT pg_sleep(30)'; echo elapsed=$(( $(date +%%s) - start ))", PASSWORD)
+        assert "canceling statement due to user request" in run.stderr, run.stdout + run.stderr
+        assert int(re.search(r"elapsed=(\d+)", run.stdout).group(1)) <= 6, run.stdout
+    peers = console(host, "SHOW PEERS")
+    assert len(peers.splitlines()) >= processes(host) - 1, peers
+
+
+def test_saturation_check_reads_every_process(host):
+    """Clients waiting in process 2 only (its own socket, more than its pool and reserve): the check counts them."""
+    if processes(host) < 2:
+        pytest.skip("one PgBouncer process")
+    host.run("for i in $(seq 35); do (PGPASSWORD=%s psql -X -q -h /run/bedrock-pgbouncer-2 -p 6432 -U app appdb "
+             "-c 'SELECT pg_sleep(15)' >/dev/null 2>&1 &); done", PASSWORD)
+    try:
+        for _ in range(20):
+            run = host.run("bedrock-pg-saturation")
+            if "0 clients waiting" not in run.stdout:
+                break
+            host.run("sleep 0.5")
+        assert run.rc >= 1 and re.search(r"PgBouncer [1-9]\d* clients waiting", run.stdout), run.stdout
+        assert f"({processes(host)} processes)" in run.stdout, run.stdout
+    finally:
+        host.run("runuser -u postgres -- psql -X -q -c \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 "WHERE query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()\"")
+        host.run("sleep 2")

@@ -20,19 +20,19 @@ except ImportError:  # pragma: no cover - another ansible-core; the pinned one h
 
 SOURCES = ("template", "src", "content")
 ENTRY_KEYS = frozenset(SOURCES + ("path", "state", "owner", "group", "mode", "contents", "file_mode", "exclusive", "skip",
-                                   "secret"))
+                                   "secret", "vars"))
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("files", "owner", "group", "mode"))
 
-    def render(self, template, dest, task_vars):
+    def render(self, template, dest, task_vars, extra_vars=None):
         source = self._find_needle("templates", template)
         data = trust_as_template(self._loader.get_text_file_contents(source))
         searchpath = list(task_vars.get("ansible_search_path", [])) + [self._loader._basedir, os.path.dirname(source)]
         searchpath = [q for p in searchpath for q in (os.path.join(p, "templates"), p)]
-        template_vars = dict(task_vars)
+        template_vars = dict(task_vars, **(extra_vars or {}))
         if generate_ansible_template_vars is not None:
             template_vars.update(generate_ansible_template_vars(
                 path=template, fullpath=source, dest_path=dest,
@@ -67,7 +67,7 @@ class ActionModule(ActionBase):
             if state == "absent":  # its source, if given, is not read
                 entries.append({"path": given["path"], "state": "absent"})
                 continue
-            entry = dict(defaults, **{k: v for k, v in given.items() if k not in SOURCES + ("skip",)})
+            entry = dict(defaults, **{k: v for k, v in given.items() if k not in SOURCES + ("skip", "vars")})
             missing = [k for k in ("owner", "group", "mode") if entry.get(k) is None]
             if missing:
                 raise AnsibleActionFail("%s: no %s (give it on the entry or the task)" % (given["path"], ", ".join(missing)))
@@ -80,7 +80,7 @@ class ActionModule(ActionBase):
             else:
                 try:
                     if sources[0] == "template":
-                        entry["content"] = self.render(given["template"], given["path"], task_vars)
+                        entry["content"] = self.render(given["template"], given["path"], task_vars, given.get("vars"))
                     elif sources[0] == "src":
                         entry["content"] = self._loader.get_text_file_contents(self._find_needle("files", given["src"]))
                     else:
