@@ -58,6 +58,7 @@ def test_writes_files_and_folders_then_reports_nothing(tmp_path):
     assert res["write"]["changed"]
     # Rendered as ansible.builtin.template renders (trim_blocks), content byte for byte.
     assert (root / "conf").read_text() == "name=x\nkept\n"
+    assert not res["write"].get("diff"), "diffs are returned only in diff mode"
     assert (root / "inline").read_text() == "a\nb"
     assert (root / "env" / "B").read_text() == "two"
     assert (mode_of(root), mode_of(root / "conf"), mode_of(root / "inline")) == (0o750, 0o640, 0o644)
@@ -155,6 +156,23 @@ def test_one_template_renders_into_several_files_with_each_entry_s_vars(tmp_path
     assert rc == 0, out
     assert (tmp_path / "peer-1.ini").read_text() == "peer_id = 1\nshared = same\n"
     assert (tmp_path / "peer-2.ini").read_text() == "peer_id = 2\nshared = same\n"
+
+
+def test_ansible_managed_renders_as_the_template_module_renders_it(tmp_path):
+    # Every role's files start with "# {{ ansible_managed }}"; an ansible-core without the helper the plugin once
+    # imported rendered nothing there. The same template through ansible.builtin.template is the reference.
+    (tmp_path / "templates" / "managed.j2").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "templates" / "managed.j2").write_text("# {{ ansible_managed }}\nx={{ wanted }}\n")
+    ours, theirs, named = tmp_path / "ours", tmp_path / "theirs", tmp_path / "named"
+    tasks = [files_task("ours", [{"path": str(ours), "template": "managed.j2"}], owner=ME, group=MY_GROUP, mode="0644"),
+             {"name": "theirs", "ansible.builtin.template": {"src": "managed.j2", "dest": str(theirs), "mode": "0644"}},
+             dict(files_task("named", [{"path": str(named), "template": "managed.j2"}], owner=ME, group=MY_GROUP,
+                             mode="0644"), vars={"ansible_managed": "Managed by Bedrock"})]
+    rc, res, out = play(tmp_path, [dict(t, vars=dict(t.get("vars", {}), wanted=1)) for t in tasks])
+    assert rc == 0, out
+    assert ours.read_text() == theirs.read_text() == "# Ansible managed\nx=1\n"
+    assert named.read_text() == "# Managed by Bedrock\nx=1\n"
+    assert "DEPRECATION" not in out and "deprecat" not in out.lower(), out
 
 
 def test_bad_entries_are_refused_with_the_path_named(tmp_path):

@@ -6,37 +6,50 @@
 from __future__ import annotations
 
 import os
+import pwd
+import socket
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 
-try:  # ansible_managed and the other template_* variables, as ansible.builtin.template sets them
-    from ansible._internal._templating._template_vars import generate_ansible_template_vars
-except ImportError:  # pragma: no cover - another ansible-core; the pinned one has it
-    generate_ansible_template_vars = None
+# Only ansible-core's public interface (what its developer guide documents for action plugins: ActionBase's
+# _task/_play_context/_loader/_templar/_find_needle/_execute_module, Templar.copy_with_new_env/template,
+# trust_as_template, ansible.constants): checked on ansible-core 2.19 and 2.21 by scripts/controller-check.
 
 SOURCES = ("template", "src", "content")
 ENTRY_KEYS = frozenset(SOURCES + ("path", "state", "owner", "group", "mode", "contents", "file_mode", "exclusive", "skip",
                                    "secret", "vars"))
 
 
+def managed_text(template):
+    """The configured ansible_managed text with its {file}/{host}/{uid} fields filled in as plain text."""
+    text = C.config.get_config_value("DEFAULT_MANAGED_STR")
+    fields = {"file": template, "host": socket.gethostname(), "uid": pwd.getpwuid(os.getuid()).pw_name}
+    try:
+        return text.format(**fields)
+    except (KeyError, IndexError, ValueError):  # a text with other braces is taken as it is
+        return text
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("files", "owner", "group", "mode"))
 
-    def render(self, template, dest, task_vars, extra_vars=None):
+    def render(self, template, task_vars, extra_vars=None):
         source = self._find_needle("templates", template)
         data = trust_as_template(self._loader.get_text_file_contents(source))
-        searchpath = list(task_vars.get("ansible_search_path", [])) + [self._loader._basedir, os.path.dirname(source)]
+        searchpath = list(task_vars.get("ansible_search_path", [])) + [self._loader.get_basedir(),
+                                                                         os.path.dirname(source)]
         searchpath = [q for p in searchpath for q in (os.path.join(p, "templates"), p)]
         template_vars = dict(task_vars, **(extra_vars or {}))
-        if generate_ansible_template_vars is not None:
-            template_vars.update(generate_ansible_template_vars(
-                path=template, fullpath=source, dest_path=dest,
-                include_ansible_managed="ansible_managed" not in template_vars))
+        # ansible_managed as ansible.builtin.template gives it (its configured text, "Ansible managed" by default),
+        # made here: ansible-core asks collections to inline it rather than call its helper (deprecated for 2.23).
+        # A variable of that name, if one is set, wins, as with the template module.
+        template_vars.setdefault("ansible_managed", managed_text(template))
         templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=template_vars)
         # ansible.builtin.template's defaults, so a file renders byte for byte as it did with that module.
         rendered = templar.template(data, escape_backslashes=False,
@@ -80,7 +93,7 @@ class ActionModule(ActionBase):
             else:
                 try:
                     if sources[0] == "template":
-                        entry["content"] = self.render(given["template"], given["path"], task_vars, given.get("vars"))
+                        entry["content"] = self.render(given["template"], task_vars, given.get("vars"))
                     elif sources[0] == "src":
                         entry["content"] = self._loader.get_text_file_contents(self._find_needle("files", given["src"]))
                     else:
@@ -90,6 +103,7 @@ class ActionModule(ActionBase):
             entries.append(entry)
         if not entries:
             return dict(result, changed=False, changed_paths=[], skipped=True, msg="no entry applies to this host")
-        result.update(self._execute_module(module_name="bedrock.core.files", module_args={"files": entries},
+        module_args = {"files": entries, "diffs": bool(self._play_context.diff)}
+        result.update(self._execute_module(module_name="bedrock.core.files", module_args=module_args,
                                            task_vars=task_vars))
         return result

@@ -36,6 +36,10 @@ options:
       file_mode: {description: "Mode of the files written from O(files[].contents).", type: str}
       exclusive: {description: "Remove regular files in the folder that O(files[].contents) does not name.", type: bool}
       secret: {description: "Keep the content (or O(files[].contents)) out of diffs and the returned arguments.", type: bool, default: false}
+  diffs:
+    description: Return a diff per changed path (the action plugin passes the run's diff mode).
+    type: bool
+    default: false
 author: Bedrock
 """
 
@@ -76,7 +80,7 @@ class Writer:
     def changed(self, path, diff=None):
         if path not in self.changed_paths:
             self.changed_paths.append(path)
-        if diff is not None and self.module._diff:
+        if diff is not None and self.module.params["diffs"]:
             self.diffs.append(diff)
 
     def attributes(self, path, owner, group, mode, made=False):
@@ -188,7 +192,8 @@ def main():
         secret=dict(type="bool", default=False),
     )
     module = AnsibleModule(
-        argument_spec=dict(files=dict(type="list", elements="dict", required=True, options=entry_spec)),
+        argument_spec=dict(files=dict(type="list", elements="dict", required=True, options=entry_spec),
+                           diffs=dict(type="bool", default=False)),
         supports_check_mode=True,
     )
     writer = Writer(module)
