@@ -60,6 +60,31 @@ def test_a_service_dropped_from_the_list_loses_its_dropin(target):
     assert target.ssh_out("systemctl show -p LimitNOFILE --value ssh") == "4096"
 
 
+def test_the_limits_role_removes_only_the_drop_ins_it_owns(target):
+    # One owner per file, by what the file says, not by its name: a drop-in of another owner stays even under the
+    # limits role's own file name; one the limits role wrote (owner line, or its name from before the owner line)
+    # goes once its service leaves the list, even under another file name.
+    d = "/etc/systemd/system"
+    files = {f"{d}/dbus.service.d/60-bedrock-limits.conf": "# bedrock-owner: pgbouncer\n[Service]\nLimitNOFILE=5000\n",
+             f"{d}/cron.service.d/70-old-name.conf": "# x\n# bedrock-owner: limits\n[Service]\nLimitNOFILE=5000\n",
+             f"{d}/ssh.service.d/60-bedrock-limits.conf": "# written before the owner line\n[Service]\nLimitNOFILE=5000\n"}
+    for path, text in files.items():
+        target.ssh_out(f"mkdir -p {path.rsplit('/', 1)[0]} && printf '{text}' > {path}")
+    res, _ = os_layer(target)
+    assert res.returncode == 0, res.stdout[-3000:]
+    left = {path for path in files if target.ssh(f"test -e {path}", check=False).returncode == 0}
+    assert left == {f"{d}/dbus.service.d/60-bedrock-limits.conf"}, left
+    target.ssh_out(f"rm -r {d}/dbus.service.d && systemctl daemon-reload")
+
+
+def test_the_limits_role_refuses_pgbouncer_s_units(target):
+    before = target.etc_checksums()
+    res, output = os_layer(target, extra_vars={"limits_systemd_services": [{"name": "bedrock-pgbouncer@", "nofile": 4096}]})
+    assert res.returncode != 0
+    assert "limits_systemd_services names bedrock-pgbouncer@: the pgbouncer role owns that service's limits" in output
+    assert target.etc_checksums() == before
+
+
 def test_swap_file_is_resized_then_removed_cleanly(target):
     res, _ = os_layer(target, extra_vars={"swap_size_mb": 48})
     assert res.returncode == 0, res.stdout[-3000:]

@@ -38,6 +38,11 @@ host:
     packages: {description: Names of the installed Debian packages (status ii)., type: list, elements: str}
     tw_recycle_files: {description: "/etc/*.conf and /etc/sysctl.d/*.conf files with a net.ipv4.tcp_tw_recycle line.", type: list, elements: str}
     systemd_dropins: {description: "Drop-in files in /etc/systemd/system/*.d/ (regular files, not links).", type: list, elements: str}
+    systemd_dropin_owners:
+      description: >-
+        Drop-in path -> the role named on a C(# bedrock-owner: <role>) line among its first five lines, for the
+        drop-ins that carry one: a role removes only drop-ins it owns, whatever their file names.
+      type: dict
     units: {description: "Unit name -> its ActiveState, UnitFileState and LimitNOFILE, for the units asked for.", type: dict}
     users:
       description: >-
@@ -85,6 +90,7 @@ SYSCTL_FOLDERS = ("fs", "kernel", "net.core", "net.ipv4", "net.ipv4.conf.all", "
 # Reading it makes the kernel fold its per-CPU counters: not a setting, and a read that acts.
 SYSCTL_SKIPPED = ("vm.stat_refresh",)
 UNIT_PROPERTIES = ("ActiveState", "UnitFileState", "LimitNOFILE")
+OWNER = re.compile(r"^# bedrock-owner: ([a-z0-9_]+)\s*$", re.M)
 FILES = ("/proc/sys/fs/nr_open", "/proc/sys/fs/file-max", "/etc/fstab", "/proc/mounts", "/proc/swaps")
 CRON_JOB_NAME = re.compile(r"^#Ansible: (.*)$", re.M)
 TW_RECYCLE = re.compile(r"^\s*net\.ipv4\.tcp_tw_recycle", re.M)
@@ -206,11 +212,17 @@ def main():
                   if TW_RECYCLE.search(read(path))]
     dropins = [path for path in sorted(glob.glob("/etc/systemd/system/*.d/*"))
                if os.path.isfile(path) and not os.path.islink(path)]
+    owners = {}
+    for path in dropins:
+        match = OWNER.search("\n".join(read(path).splitlines()[:5]))
+        if match:
+            owners[path] = match.group(1)
     cron_jobs = {os.path.basename(path): CRON_JOB_NAME.findall(read(path))
                  for path in sorted(glob.glob("/var/spool/cron/crontabs/*"))}
     files = {path: read(path) for path in FILES}
     module.exit_json(changed=False, host={"files": files, "packages": packages,
                                           "tw_recycle_files": tw_recycle, "systemd_dropins": dropins,
+                                          "systemd_dropin_owners": owners,
                                           "units": units(module, module.params["units"]), "users": users(),
                                           "cron_jobs": cron_jobs, "sysctl": sysctl(),
                                           "sysctl_folders": list(SYSCTL_FOLDERS),
