@@ -20,7 +20,7 @@ def cluster(host):
 def setting(host):
     hostvars = host.ansible.get_variables()
     defaults = {}
-    for role in ("postgresql", "pgbadger"):
+    for role in ("postgresql_common", "postgresql", "pgbadger"):
         with open(os.path.join(ROLES, role, "defaults", "main.yml")) as fh:
             defaults.update(yaml.safe_load(fh))
 

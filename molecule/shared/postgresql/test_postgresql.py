@@ -1,6 +1,11 @@
 """PostgreSQL live: settings through SHOW, peer and SCRAM logins, pg_hba, per-database and per-role timeouts."""
 
+import os
+
 import pytest
+import yaml
+
+ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "roles")
 
 EXPECTED_SHOW = {
     "logging_collector": "on",
@@ -22,6 +27,17 @@ def test_service_runs_and_is_enabled(host, cluster, psql):
     assert psql("SHOW server_version_num")[:2] == str(cluster["major"])
     service = host.service(cluster["service"])
     assert service.is_running and service.is_enabled
+
+
+def test_the_shared_cluster_facts_describe_the_live_cluster(host, cluster, psql, setting):
+    # postgresql_common is where every role reads the cluster's port, paths and socket: they must be the live ones.
+    with open(os.path.join(ROLES, "postgresql_common", "vars", "main.yml")) as fh:
+        common = yaml.safe_load(fh)
+    assert psql("SHOW data_directory") == cluster["data_dir"]
+    assert psql("SHOW config_file") == cluster["conf_dir"] + "/postgresql.conf"
+    assert psql("SHOW port") == str(setting("postgresql_port"))
+    assert common["postgresql_socket_dir"] in psql("SHOW unix_socket_directories").split(",")
+    assert host.socket(f"unix://{common['postgresql_socket_dir']}/.s.PGSQL.{setting('postgresql_port')}").is_listening
 
 
 @pytest.mark.parametrize("name,value", EXPECTED_SHOW.items())
