@@ -53,6 +53,9 @@ CASES = [
      "nofile_hard 2000000000 is above fs.nr_open"),
     ("nofile-soft-above-hard", {"limits_entries": [{"domain": "app", "nofile_soft": 9000, "nofile_hard": 8000}]},
      "limits_entries: app nofile_soft 9000 is above nofile_hard 8000"),
+    # One owner per setting: PgBouncer's descriptor limit is the pgbouncer role's (derived, restarts for it).
+    ("limits-claims-pgbouncer", {"limits_systemd_services": [{"name": "pgbouncer", "nofile": 4096}]},
+     "limits_systemd_services names pgbouncer: the pgbouncer role owns that service's limits"),
     ("service-nofile-above-nr-open", {"limits_systemd_services": [{"name": "cron", "nofile": 2_000_000_000}]},
      "limits_systemd_services: cron nofile 2000000000 is above fs.nr_open"),
     ("mount-point-missing", {"fstab_noatime_mount_points": ["/srv/nope"]}, "not mounted: /srv/nope"),
