@@ -16,10 +16,19 @@ def test_there_are_roles():
     assert {"sysctl", "limits", "fstab", "swap"} <= set(ROLES)
 
 
+def shared_role(role):
+    """A role others list under dependencies to share its values, tasks_from files and handlers (postgresql_common):
+    it has no tasks of its own to run, and its variables keep the prefix of what it describes (postgresql_)."""
+    return role.endswith("_common")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_role_has_every_part(role):
-    for part in ("defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml", "tasks/main.yml",
-                 "handlers/main.yml", "README.md"):
+    parts = ["defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml", "handlers/main.yml", "README.md",
+             "tasks/validate.yml"]
+    if not shared_role(role):
+        parts.append("tasks/main.yml")
+    for part in parts:
         assert os.path.isfile(os.path.join(REPO, "roles", role, part)), f"{role} lacks {part}"
 
 
@@ -27,11 +36,22 @@ def test_role_has_every_part(role):
 def test_role_variables_are_prefixed_with_its_name(role):
     with open(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml")) as fh:
         options = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
-    assert all(name.startswith(role + "_") for name in options), [n for n in options if not n.startswith(role)]
+    prefix = role[:-len("common")] if shared_role(role) else role + "_"
+    assert all(name.startswith(prefix) for name in options), [n for n in options if not n.startswith(prefix)]
+
+
+def with_dependencies(role):
+    """The role and the roles its meta/main.yml lists under dependencies (they run before it), recursively."""
+    with open(os.path.join(REPO, "roles", role, "meta", "main.yml")) as fh:
+        deps = yaml.safe_load(fh).get("dependencies") or []
+    found = {role}
+    for dep in deps:
+        found |= with_dependencies(dep["role"] if isinstance(dep, dict) else dep)
+    return found
 
 
 def converged_roles(playbook):
-    """Roles a playbook applies, following import_playbook."""
+    """Roles a playbook applies (and their dependencies), following import_playbook."""
     with open(playbook) as fh:
         plays = yaml.safe_load(fh)
     found = set()
@@ -39,7 +59,7 @@ def converged_roles(playbook):
         if "ansible.builtin.import_playbook" in play:
             found |= converged_roles(os.path.join(os.path.dirname(playbook), play["ansible.builtin.import_playbook"]))
         for role in play.get("roles", []):
-            found.add(role["role"] if isinstance(role, dict) else role)
+            found |= with_dependencies(role["role"] if isinstance(role, dict) else role)
     return found
 
 
