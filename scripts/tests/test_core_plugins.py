@@ -139,6 +139,23 @@ def test_check_mode_on_a_fresh_host_does_not_fail(tmp_path):
     assert str(tmp_path / "owned") in res["write"]["changed_paths"] and not root.exists()
 
 
+def test_a_link_replaces_a_file_atomically_then_reports_nothing(tmp_path):
+    # The host_tools role links its console scripts over the loose files earlier releases wrote.
+    (tmp_path / "old").write_text("#!/bin/sh\n")
+    (tmp_path / "venv-tool").write_text("#!/bin/sh\n")
+    entries = [{"path": str(tmp_path / "old"), "state": "link", "target": str(tmp_path / "venv-tool")},
+               {"path": str(tmp_path / "new"), "state": "link", "target": str(tmp_path / "venv-tool")}]
+    rc, res, out = play(tmp_path, [files_task("check", entries)], "--check")
+    assert rc == 0 and res["check"]["changed_paths"] == [str(tmp_path / "old"), str(tmp_path / "new")], out
+    assert not (tmp_path / "old").is_symlink() and not (tmp_path / "new").exists()
+    rc, res, out = play(tmp_path, [files_task("link", entries), files_task("again", entries)])
+    assert rc == 0 and res["link"]["changed"] and not res["again"]["changed"], out
+    assert os.readlink(tmp_path / "old") == str(tmp_path / "venv-tool") == os.readlink(tmp_path / "new")
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".link")]
+    rc, res, out = play(tmp_path, [files_task("bad", [{"path": str(tmp_path / "x"), "state": "link"}])])
+    assert rc != 0 and "a link takes a target" in out
+
+
 def test_skip_leaves_an_entry_out(tmp_path):
     entries = [{"path": str(tmp_path / "kept"), "content": "k", "mode": "0644"},
                {"path": str(tmp_path / "skipped"), "content": "s", "mode": "0644", "skip": True}]

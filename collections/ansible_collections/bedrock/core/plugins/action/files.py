@@ -22,7 +22,7 @@ from ansible.template import trust_as_template
 
 SOURCES = ("template", "src", "content")
 ENTRY_KEYS = frozenset(SOURCES + ("path", "state", "owner", "group", "mode", "contents", "file_mode", "exclusive", "skip",
-                                   "secret", "vars"))
+                                   "secret", "vars", "target"))
 
 
 def managed_text(template):
@@ -79,6 +79,11 @@ class ActionModule(ActionBase):
             sources = [k for k in SOURCES if given.get(k) is not None]
             if state == "absent":  # its source, if given, is not read
                 entries.append({"path": given["path"], "state": "absent"})
+                continue
+            if state == "link":
+                if sources or not given.get("target"):
+                    raise AnsibleActionFail("%s: a link takes a target and no %s" % (given["path"], ", ".join(SOURCES)))
+                entries.append({"path": given["path"], "state": "link", "target": given["target"]})
                 continue
             entry = dict(defaults, **{k: v for k, v in given.items() if k not in SOURCES + ("skip", "vars")})
             missing = [k for k in ("owner", "group", "mode") if entry.get(k) is None]

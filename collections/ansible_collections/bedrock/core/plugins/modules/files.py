@@ -14,6 +14,7 @@ description:
   - Files are written to a temporary file in the same folder and renamed over the old one (atomic).
   - A folder with O(files[].contents) holds one file per key; with O(files[].exclusive) other regular files in it
     are removed.
+  - A link (O(files[].state=link)) points at O(files[].target); a file there is replaced by the link, atomically.
   - Supports check mode and diff mode (one diff per changed path).
   - >-
     An entry marked O(files[].secret) (credentials, password verifiers) shows no content in its diff and none in
@@ -27,7 +28,8 @@ options:
     required: true
     suboptions:
       path: {description: An absolute path., type: path, required: true}
-      state: {description: "What the path is (absent: a file removed if there).", type: str, choices: [file, directory, absent], default: file}
+      state: {description: "What the path is (absent: a file removed if there).", type: str, choices: [file, directory, link, absent], default: file}
+      target: {description: "What a link points at (state=link).", type: path}
       content: {description: The file's text (state=file)., type: str}
       owner: {description: Owning user (not for state=absent)., type: str}
       group: {description: Owning group (not for state=absent)., type: str}
@@ -142,6 +144,28 @@ class Writer:
             if not self.check:
                 os.unlink(path)
 
+    def link(self, entry):
+        path, target = entry["path"], entry["target"]
+        before = os.readlink(path) if os.path.islink(path) else None
+        if before == target:
+            return
+        if os.path.isdir(path) and before is None:
+            self.module.fail_json(msg="%s is a folder, not a link" % path, changed_paths=self.changed_paths)
+        self.changed(path, {"before": {"path": path, "state": "absent" if not os.path.lexists(path)
+                                       else "link to %s" % before if before else "file"},
+                            "after": {"path": path, "state": "link to %s" % target}})
+        if self.check:
+            return
+        tmp = os.path.join(os.path.dirname(path), ".%s.%d.link" % (os.path.basename(path), os.getpid()))
+        try:
+            os.symlink(target, tmp)
+            os.replace(tmp, path)
+        except OSError as e:
+            self.module.fail_json(msg="cannot link %s to %s: %s" % (path, target, e), changed_paths=self.changed_paths)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
     def file(self, entry):
         path = entry["path"]
         secret = entry.get("secret")
@@ -181,7 +205,8 @@ class Writer:
 def main():
     entry_spec = dict(
         path=dict(type="path", required=True),
-        state=dict(type="str", choices=["file", "directory", "absent"], default="file"),
+        state=dict(type="str", choices=["file", "directory", "link", "absent"], default="file"),
+        target=dict(type="path"),
         content=dict(type="str"),
         owner=dict(type="str"),
         group=dict(type="str"),
@@ -208,6 +233,11 @@ def main():
             module.fail_json(msg="path %r is not absolute" % entry["path"])
         if entry["state"] == "absent":
             writer.absent(entry)
+            continue
+        if entry["state"] == "link":
+            if not entry.get("target"):
+                module.fail_json(msg="%s: a link needs a target" % entry["path"])
+            writer.link(entry)
             continue
         missing = [k for k in ("owner", "group", "mode") if not entry.get(k)]
         if missing:
