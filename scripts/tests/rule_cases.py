@@ -1,4 +1,4 @@
-"""The bad-input table, generated from the roles' rules (meta/rules.yml and meta/argument_specs.yml), not picked by
+"""The bad-input table, generated from the roles' rules (tasks/validate.yml and meta/argument_specs.yml), not picked by
 hand: each numeric bound +-1, wrong types, strings with spaces and empty ones (where the rule's format refuses them),
 cron fields that would shift columns, unknown and missing keys, duplicates, each reference pointed at a name no list
 holds, each persisting path put on a tmpfs, each listen port collided with each other one. And the other way: each
@@ -50,8 +50,8 @@ def load_role(role):
     def read(name):
         with open(os.path.join(REPO, "roles", role, name)) as fh:
             return yaml.safe_load(fh) or {}
-    return (read("meta/argument_specs.yml")["argument_specs"]["main"]["options"], read("meta/rules.yml"),
-            read("defaults/main.yml"))
+    return (read("meta/argument_specs.yml")["argument_specs"]["main"]["options"] or {},
+            rules.role_rules(os.path.join(REPO, "roles", role)), read("defaults/main.yml"))
 
 
 def base_values(good, store_host):
@@ -217,5 +217,5 @@ def count_rules():
 
 
 def all_rule_files():
-    return sorted(glob.glob(os.path.join(REPO, "roles", "*", "meta", "rules.yml"))) + [
+    return sorted(glob.glob(os.path.join(REPO, "roles", "*", "tasks", "validate.yml"))) + [
         os.path.join(REPO, "playbooks", "vars", "inventory_rules.yml")]

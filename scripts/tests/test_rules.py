@@ -1,6 +1,6 @@
 """The rule engine behind the pre-flight (bedrock.core.check_rules and bedrock.core.cross_rule_problems), with no
 host: each kind of rule refuses what it must and accepts its bounds, messages name the variable, the value and the
-rule and never show a secret, and every role's rules.yml names only variables its argument_specs types."""
+rule and never show a secret, and every role's rules (tasks/validate.yml) name only variables its argument_specs types."""
 
 import importlib.machinery
 import importlib.util
@@ -140,14 +140,16 @@ def test_role_docs_finds_a_missing_and_a_stray_rule(tmp_path):
     role = tmp_path / "swap"
     (role / "meta").mkdir(parents=True)
     (role / "defaults").mkdir()
+    (role / "tasks").mkdir()
     for name in ("meta/argument_specs.yml", "defaults/main.yml"):
         (role / name).write_text(open(os.path.join(REPO, "roles", "swap", name)).read())
-    data = yaml.safe_load(open(os.path.join(REPO, "roles", "swap", "meta", "rules.yml")))
+    tasks = yaml.safe_load(open(os.path.join(REPO, "roles", "swap", "tasks", "validate.yml")))
+    data = tasks[0]["bedrock.core.check_rules"]["rules"]
     del data["swap_size_mb"]
     data["swap_sise_mb"] = {"min": 16}
     data["swap_file"]["minimum"] = 1
-    (role / "meta" / "rules.yml").write_text(yaml.safe_dump(data))
+    (role / "tasks" / "validate.yml").write_text(yaml.safe_dump(tasks))
     found = load_role_docs().problems(str(role))
-    assert "swap_size_mb has no rule in meta/rules.yml" in found, found
-    assert "meta/rules.yml: swap_sise_mb names no variable of meta/argument_specs.yml" in found, found
-    assert "meta/rules.yml: swap_file has unknown rule keys minimum" in found, found
+    assert "swap_size_mb has no rule in tasks/validate.yml" in found, found
+    assert "tasks/validate.yml: swap_sise_mb names no variable of meta/argument_specs.yml" in found, found
+    assert "tasks/validate.yml: swap_file has unknown rule keys minimum" in found, found

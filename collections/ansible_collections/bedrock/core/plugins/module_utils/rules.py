@@ -2,8 +2,9 @@
 # Bedrock: every role variable's rule, checked on the controller before any change. Pure Python (no ansible import):
 # the action plugin bedrock.core.check_rules, scripts/role-docs (the README "rule" column) and the tests read it.
 #
-# A role's rules are data in two files beside each other: meta/argument_specs.yml gives each variable its type,
-# choices, required sub-options and elements; meta/rules.yml adds what a type cannot say. Keys of rules.yml are
+# A role's rules are data: meta/argument_specs.yml gives each variable its type, choices, required sub-options and
+# elements; the `rules` of the bedrock.core.check_rules task that opens tasks/validate.yml add what a type cannot
+# say, beside the role's checks that need the host or several variables (role_rules reads them). Their keys are
 # variable paths: "name", "name[]" (each element of a list), "name[].key" (a key of each dict element). A rule:
 #   min / max        an integer's bounds                       format      a named format from FORMATS
 #   port: listen     a port a Bedrock service binds (1024-65535, none shared on a host); port: remote (1-65535)
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 
 FORMATS = {
@@ -344,3 +346,16 @@ def cross_check(checked, proc_mounts="", known_ports=None):
                 problems.append(f"{label} = {show(path)} lies on {point}, a {fstype}: its files would be lost at "
                                 f"every reboot (or fill RAM); it must be on a disk.")
     return problems
+
+
+def role_rules(role_dir):
+    """A role's rules: the `rules` of the bedrock.core.check_rules task in its tasks/validate.yml ({} if none)."""
+    import yaml  # on the controller only (scripts and tests); the pre-flight passes the rules as task arguments
+
+    with open(os.path.join(role_dir, "tasks", "validate.yml")) as fh:
+        tasks = yaml.safe_load(fh) or []
+    for task in tasks:
+        args = task.get("bedrock.core.check_rules")
+        if isinstance(args, dict):
+            return args.get("rules") or {}
+    return {}

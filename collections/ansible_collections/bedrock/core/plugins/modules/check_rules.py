@@ -10,13 +10,13 @@ description:
   - >-
     Types come from the role's meta/argument_specs.yml, checked strictly: C("64") is not an integer, C("yes") not a
     bool, C("a,b") not a list (argument_specs alone would accept them and leave the string for a later task to trip
-    on). Ranges, formats, cron fields, ports, references, uniqueness and placement come from meta/rules.yml.
+    on). Ranges, formats, cron fields, ports, references, uniqueness and placement come from O(rules).
   - Fails with one sentence per broken variable, naming it, its value (a secret is not shown) and its rule.
   - Returns C(cross), what the pre-flight's step across roles checks (P(bedrock.core.cross_rule_problems#filter)).
 options:
-  role_path: {description: "The role's folder (C(role_path) inside the role); or give O(options) and O(rules).", type: path}
+  role_path: {description: "The role's folder (C(role_path) inside the role), for its meta/argument_specs.yml; or give O(options).", type: path}
   options: {description: Variable -> its argument_specs entry (type, elements, choices, options)., type: dict}
-  rules: {description: Rule path -> its rule (the shape of meta/rules.yml)., type: dict}
+  rules: {description: "Rule path -> its rule (format: module_utils/rules.py); a role keeps them in this task, first in its tasks/validate.yml.", type: dict, required: true}
   values: {description: "Variable -> its value, for the role's variables.", type: dict, required: true}
 attributes:
   check_mode: {support: full}
@@ -38,4 +38,7 @@ EXAMPLES = r"""
   bedrock.core.check_rules:
     role_path: "{{ role_path }}"
     values: "{{ dict(names | zip(query('ansible.builtin.vars', *names))) }}"
+    rules:
+      myrole_port: {port: listen}
+      myrole_users[]: {format: pg_name, unique: true}
 """
