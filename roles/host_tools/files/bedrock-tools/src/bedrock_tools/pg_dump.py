@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Bedrock's logical backups: pg_dump of every configured database, atomic, checksummed, pruned, pushed off-host.
 
 Run by cron as postgres. Settings come from /etc/bedrock/backups.json (written by the backups role).
@@ -14,55 +13,19 @@ the restored counts with the ones recorded here (<dump>.json). Files: <db>-<UTC>
 
 import argparse
 import datetime
-import fcntl
 import glob
-import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import time
 
-CONFIG = "/etc/bedrock/backups.json"
-EX_LOCKED = 75
+from bedrock_tools.common import (BACKUPS_CONFIG, EX_LOCKED, dump_name, dumps_of, fsync_path, iso, log_line,
+                                  sha256_lines, try_lock, utc_stamp, version_argument, write_atomic)
 
 
 def log(cfg, message):
-    line = f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} bedrock-pg-dump: {message}"
-    print(line, file=sys.stderr, flush=True)
-    try:
-        with open(cfg["log_file"], "a") as fh:
-            fh.write(line + "\n")
-    except OSError:
-        pass
-
-
-def fsync_path(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path, text, mode=0o600):
-    tmp = f"{path}.partial"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, mode)
-    os.rename(tmp, path)
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    log_line("bedrock-pg-dump", message, cfg["log_file"])
 
 
 def dump_files(path):
@@ -116,8 +79,7 @@ def remove(path):
 
 def backup_one(cfg, database):
     directory = cfg["directory"]
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    name = f"{database}-{stamp}.dump"
+    name = dump_name(database, utc_stamp())
     final = os.path.join(directory, name)
     partial = os.path.join(directory, f".{name}.partial")
     started = time.time()
@@ -129,7 +91,7 @@ def backup_one(cfg, database):
             os.chmod(path, 0o600)
         if os.path.isdir(partial):
             os.chmod(partial, 0o700)
-        sums = "".join(f"{sha256_of(path)}  {name}{path[len(partial):]}\n" for path in files)
+        sums = sha256_lines(name, partial, files)
         size = sum(os.path.getsize(path) for path in files)
         meta = {"database": database, "file": name, "format": cfg["format"], "size_bytes": size,
                 "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(),
@@ -145,12 +107,6 @@ def backup_one(cfg, database):
                      final + ".json.partial"):
             remove(path)
         raise
-
-
-def dumps_of(directory, database):
-    """Dumps named <database>-<UTC>.dump, newest first (not those of a database whose name extends this one's)."""
-    name = re.compile(re.escape(database) + r"-\d{8}T\d{6}Z\.dump")
-    return sorted((os.path.join(directory, n) for n in os.listdir(directory) if name.fullmatch(n)), reverse=True)
 
 
 def existing_dumps(cfg, database):
@@ -210,10 +166,8 @@ def read_status(cfg):
 
 def run(cfg):
     os.umask(0o077)
-    lock = open(cfg["lock_file"], "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    lock = try_lock(cfg["lock_file"])
+    if lock is None:
         log(cfg, f"another run holds {cfg['lock_file']}; exiting without a backup")
         return EX_LOCKED
     started = time.time()
@@ -239,10 +193,6 @@ def run(cfg):
     return 1 if failed else 0
 
 
-def iso(epoch):
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def check(cfg, warn_hours, crit_hours):
     status = read_status(cfg)
     if "last_success" not in status:
@@ -261,13 +211,14 @@ def check(cfg, warn_hours, crit_hours):
     return 0
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=CONFIG)
+    parser.add_argument("--config", default=BACKUPS_CONFIG)
     parser.add_argument("--check", action="store_true", help="report the age of the last successful backup")
     parser.add_argument("--warn-hours", type=float)
     parser.add_argument("--crit-hours", type=float)
-    args = parser.parse_args()
+    version_argument(parser)
+    args = parser.parse_args(argv)
     with open(args.config) as fh:
         cfg = json.load(fh)
     if args.check:
@@ -275,7 +226,3 @@ def main():
         crit = args.crit_hours if args.crit_hours is not None else 2 * warn
         return check(cfg, warn, crit)
     return run(cfg)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

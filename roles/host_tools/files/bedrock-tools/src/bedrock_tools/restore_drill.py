@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Bedrock's restore drill: proves the backups restore, and measures RPO and RTO. Run as postgres.
 
   a) the newest pg_dump of every configured database: checksums, pg_restore into a scratch database, and every
@@ -15,28 +14,22 @@ Scratch databases, clusters and files are removed afterwards; the primary is onl
 
 import argparse
 import datetime
-import fcntl
-import hashlib
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 
-CONFIG = "/etc/bedrock/backups.json"
+from bedrock_tools.common import (BACKUPS_CONFIG, EX_LOCKED, dumps_of, iso, log_line, try_lock, utc_stamp,
+                                  verify_sha256_file, version_argument)
+
+LOCK_FILE = "/run/lock/bedrock-restore-drill.lock"
 
 
 def now():
     return time.time()
-
-
-def iso(epoch):
-    if epoch is None:
-        return None
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 class Drill:
@@ -52,14 +45,7 @@ class Drill:
             "dumps": [], "pitr": None, "breaches": []}
 
     def log(self, message):
-        line = f"{iso(now())} bedrock-restore-drill: {message}"
-        if not self.quiet:
-            print(line, file=sys.stderr, flush=True)
-        try:
-            with open(self.drill["log_file"], "a") as fh:
-                fh.write(line + "\n")
-        except OSError:
-            pass
+        log_line("bedrock-restore-drill", message, self.drill["log_file"], echo=not self.quiet)
 
     def breach(self, message):
         self.report["breaches"].append(message)
@@ -77,25 +63,10 @@ class Drill:
 
     # ------------------------------------------------------------------ a) pg_dump
     def newest_dump(self, database):
-        name = re.compile(re.escape(database) + r"-\d{8}T\d{6}Z\.dump")
-        directory = self.cfg["directory"]
-        for path in sorted((os.path.join(directory, n) for n in os.listdir(directory) if name.fullmatch(n)),
-                           reverse=True):
+        for path in dumps_of(self.cfg["directory"], database):
             if os.path.exists(path + ".sha256") and os.path.exists(path + ".json"):
                 return path
         return None
-
-    def verify_checksums(self, path):
-        directory = os.path.dirname(path)
-        with open(path + ".sha256") as fh:
-            for line in fh:
-                digest, name = line.rstrip("\n").split("  ", 1)
-                h = hashlib.sha256()
-                with open(os.path.join(directory, name), "rb") as data:
-                    for block in iter(lambda: data.read(1 << 20), b""):
-                        h.update(block)
-                if h.hexdigest() != digest:
-                    raise RuntimeError(f"checksum mismatch: {name}")
 
     def drill_dump(self, database):
         entry = {"database": database, "ok": False}
@@ -111,7 +82,7 @@ class Drill:
                       "dumped": meta["started"], "age_hours": round(age_hours, 2)})
         scratch = f"bedrock_drill_{database}"[:63]
         try:
-            self.verify_checksums(path)
+            verify_sha256_file(path + ".sha256")
             self.run(["dropdb", "-h", self.cfg["socket_dir"], "-p", str(self.cfg["port"]), "--if-exists", scratch])
             self.run(["createdb", "-h", self.cfg["socket_dir"], "-p", str(self.cfg["port"]), scratch])
             t0 = now()
@@ -157,7 +128,7 @@ class Drill:
     def drill_pitr(self, target_time):
         entry = {"ok": False}
         self.report["pitr"] = entry
-        scratch = os.path.join(self.drill["dir"], datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+        scratch = os.path.join(self.drill["dir"], utc_stamp())
         data = os.path.join(scratch, "data")
         port = str(self.drill["port"])
         started = False
@@ -253,7 +224,7 @@ class Drill:
         report_dir = self.drill["report_dir"]
         os.makedirs(report_dir, exist_ok=True)
         text = json.dumps(self.report, indent=2, sort_keys=True) + "\n"
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = utc_stamp()
         for name in (f"drill-{stamp}.json", "latest.json"):
             tmp = os.path.join(report_dir, name + ".partial")
             with open(tmp, "w") as fh:
@@ -279,24 +250,23 @@ def summary(report):
     return "\n".join(lines)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=CONFIG)
+    parser.add_argument("--config", default=BACKUPS_CONFIG)
     parser.add_argument("--skip-dump", action="store_true", help="only the WAL-E point-in-time restore")
     parser.add_argument("--skip-pitr", action="store_true", help="only the pg_dump restores")
     parser.add_argument("--target-time", help="recovery_target_time for the point-in-time restore")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
     parser.add_argument("--quiet", action="store_true", help="print only on a breach (for cron)")
-    args = parser.parse_args()
+    version_argument(parser)
+    args = parser.parse_args(argv)
     with open(args.config) as fh:
         cfg = json.load(fh)
     os.umask(0o077)
-    lock = open("/run/lock/bedrock-restore-drill.lock", "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    lock = try_lock(LOCK_FILE)
+    if lock is None:
         print("bedrock-restore-drill: another drill is running; exiting", file=sys.stderr)
-        return 75
+        return EX_LOCKED
     drill = Drill(cfg, args.quiet)
     if not args.skip_dump:
         for database in cfg["databases"]:
@@ -309,7 +279,3 @@ def main():
     elif not args.quiet or drill.report["breaches"]:
         print(summary(drill.report))
     return 1 if drill.report["breaches"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,8 @@
-#!/opt/wal-e/bin/python
 """WAL-E 1.1.1 with Bedrock's PostgreSQL 15 compatibility, logging to stderr: same arguments as wal-e.
 
-Run it through envdir with Bedrock's WAL-E envdir, as postgres.
+Run it through envdir with Bedrock's WAL-E envdir, as postgres. The console script (main) runs this file again
+under WAL-E's own interpreter (WAL-E's virtualenv, /opt/wal-e): it patches WAL-E in that process, so it imports
+nothing from bedrock_tools.
 
 WAL-E 1.1.1 (the last release, 2020) starts and stops a base backup with pg_start_backup()/pg_stop_backup()
 in two separate psql runs. PostgreSQL 15 removed those exclusive-backup functions; its non-exclusive API
@@ -18,23 +19,30 @@ What it changes in WAL-E (install(), before WAL-E's own main):
 pg_backup_start/pg_backup_stop exist from PostgreSQL 15 on; Bedrock runs Debian 12's PostgreSQL 15.
 """
 
+import datetime
+import io
 import os
+import sys
+import tarfile
+import tempfile
 
-# WAL-E's default also logs to syslog, which fails where /dev/log is missing; stderr goes to its own log.
-# Set before WAL-E's modules are imported.
-os.environ.setdefault("WALE_LOG_DESTINATION", "stderr")
+# WAL-E's virtualenv (the wale role's wale_venv); BEDROCK_WALE_PYTHON names another interpreter.
+WALE_PYTHON = "/opt/wal-e/bin/python"
 
-import datetime  # noqa: E402
-import io  # noqa: E402
-import sys  # noqa: E402
-import tarfile  # noqa: E402
-import tempfile  # noqa: E402
 
-import psycopg2  # noqa: E402
+def wale_python():
+    return os.environ.get("BEDROCK_WALE_PYTHON", WALE_PYTHON)
 
-from wal_e.operator import backup as operator_backup  # noqa: E402
-from wal_e.worker.pg import psql_worker  # noqa: E402
-from wal_e.worker import worker_util  # noqa: E402
+
+def main(argv=None):
+    """The console script: this file again, under WAL-E's interpreter, with the same arguments."""
+    args = sys.argv[1:] if argv is None else argv
+    python = wale_python()
+    if not os.access(python, os.X_OK):
+        print(f"bedrock-wal-e: no WAL-E interpreter at {python} (the wale role installs it)", file=sys.stderr)
+        return 127
+    # -P: this file's folder (the other tools' modules) stays off sys.path in WAL-E's process.
+    os.execv(python, [python, "-P", os.path.abspath(__file__), *args])
 
 
 _session = {}
@@ -90,7 +98,7 @@ _session_upload = {}
 
 
 def _upload_pg_cluster_dir(self, start_backup_info, pg_cluster_dir, version, pool_size, rate_limit=None):
-    spec, backup_prefix, total_size = _original_upload(self, start_backup_info, pg_cluster_dir, version,
+    spec, backup_prefix, total_size = _original["upload"](self, start_backup_info, pg_cluster_dir, version,
                                                        pool_size, rate_limit=rate_limit)
     # Only a completed upload gets the label partition (and then the sentinel, which WAL-E writes after stop).
     _session_upload["pending"] = {"creds": self.creds, "prefix": backup_prefix, "gpg_key_id": self.gpg_key_id}
@@ -117,17 +125,25 @@ def _upload_label_partition(upload, labelfile, spcmapfile):
         worker_util.do_lzop_put(upload["creds"], url, path, upload["gpg_key_id"])
 
 
-_original_upload = operator_backup.Backup._upload_pg_cluster_dir
+_original = {}
 
 
 def install():
+    _original["upload"] = operator_backup.Backup._upload_pg_cluster_dir
     psql_worker.PgBackupStatements.run_start_backup = classmethod(run_start_backup)
     psql_worker.PgBackupStatements.run_stop_backup = classmethod(run_stop_backup)
     operator_backup.Backup._upload_pg_cluster_dir = _upload_pg_cluster_dir
 
 
-if __name__ == "__main__":
-    from wal_e.cmd import main
+if __name__ == "__main__":  # in WAL-E's interpreter, run by main()
+    # WAL-E's default also logs to syslog, which fails where /dev/log is missing; stderr goes to its own log.
+    # Set before WAL-E's modules are imported.
+    os.environ.setdefault("WALE_LOG_DESTINATION", "stderr")
+    import psycopg2
+    from wal_e.cmd import main as wale_main
+    from wal_e.operator import backup as operator_backup
+    from wal_e.worker import worker_util
+    from wal_e.worker.pg import psql_worker
 
     install()
-    sys.exit(main())
+    sys.exit(wale_main())
