@@ -2,6 +2,8 @@
 database host and the backup store, then backups taken and the restore drill run, its report printed."""
 
 import json
+import os
+import re
 import time
 
 import pytest
@@ -115,6 +117,26 @@ def test_the_backup_store_holds_only_its_account(host):
     assert store.is_directory and store.user == "bedrock-backup" and store.mode == 0o700
     keys = host.file("/srv/bedrock-backups/.ssh/authorized_keys").content_string
     assert keys.startswith('restrict,command="/usr/local/bin/bedrock-backup-store /srv/bedrock-backups/db"')
+
+
+TOOLS_SOURCE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "host_tools", "files", "bedrock-tools")
+
+
+def test_the_host_tools_are_one_wheel_in_one_virtualenv(host):
+    """Every console script of bedrock-tools is a link into /opt/bedrock-tools, where the one installed
+    bedrock-tools is the repository's version, and runs as postgres too."""
+    with open(os.path.join(TOOLS_SOURCE, "src", "bedrock_tools", "__init__.py")) as fh:
+        version = re.search(r'__version__ = "([^"]+)"', fh.read()).group(1)
+    with open(os.path.join(TOOLS_SOURCE, "pyproject.toml")) as fh:
+        commands = re.findall(r'(?m)^(bedrock-[a-z0-9-]+) = "bedrock_tools', fh.read())
+    assert len(commands) == 7
+    for command in commands:
+        link = host.file(f"/usr/local/bin/{command}")
+        assert link.is_symlink and link.linked_to == f"/opt/bedrock-tools/bin/{command}", command
+    installed = json.loads(host.check_output("/opt/bedrock-tools/bin/pip list --format=json --disable-pip-version-check"))
+    assert [p["version"] for p in installed if p["name"] == "bedrock-tools"] == [version]
+    for command in ("bedrock-pg-dump", "bedrock-pg-report", "bedrock-heartbeat"):
+        assert f"(bedrock-tools {version})" in host.check_output(f"runuser -u postgres -- /usr/local/bin/{command} --version")
 
 
 def test_backups_then_the_restore_drill_passes(host):
