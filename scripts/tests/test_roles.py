@@ -41,12 +41,18 @@ def test_role_variables_are_prefixed_with_its_name(role):
 
 
 def with_dependencies(role):
-    """The role and the roles its meta/main.yml lists under dependencies (they run before it), recursively."""
+    """The role and the roles its meta/main.yml lists under dependencies (they run before it) or its tasks/main.yml
+    includes (ansible.builtin.include_role), recursively."""
     with open(os.path.join(REPO, "roles", role, "meta", "main.yml")) as fh:
-        deps = yaml.safe_load(fh).get("dependencies") or []
+        deps = [dep["role"] if isinstance(dep, dict) else dep for dep in yaml.safe_load(fh).get("dependencies") or []]
+    main = os.path.join(REPO, "roles", role, "tasks", "main.yml")
+    if os.path.exists(main):
+        with open(main) as fh:
+            deps += [task["ansible.builtin.include_role"]["name"] for task in yaml.safe_load(fh) or []
+                     if "ansible.builtin.include_role" in task]
     found = {role}
     for dep in deps:
-        found |= with_dependencies(dep["role"] if isinstance(dep, dict) else dep)
+        found |= with_dependencies(dep)
     return found
 
 
