@@ -84,3 +84,14 @@ def test_role_readmes_match_argument_specs():
     res = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "role-docs"), "--check"],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_dependency_has_tasks_the_preflight_would_run(role):
+    """The pre-flight includes each role for its validate.yml; include_role runs the role's dependencies first, main
+    tasks and all. A dependency with tasks of its own would change the host before every host is validated: a role
+    that needs another role's work includes it in its tasks (as host_tools is), and a dependency only shares values,
+    tasks_from files and handlers (postgresql_common)."""
+    with open(os.path.join(REPO, "roles", role, "meta", "main.yml")) as fh:
+        deps = [dep["role"] if isinstance(dep, dict) else dep for dep in yaml.safe_load(fh).get("dependencies") or []]
+    assert [dep for dep in deps if os.path.exists(os.path.join(REPO, "roles", dep, "tasks", "main.yml"))] == []
