@@ -49,3 +49,36 @@ def wait_for(predicate, timeout, what):
             return
         time.sleep(1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def archiver(config):
+    """What archives WAL on this host (backups_archiver): the restore drill's setting."""
+    return config["drill"]["archiver"]
+
+
+@pytest.fixture
+def wale_archives(archiver):
+    if archiver != "wal-e":
+        pytest.skip("WAL-E and the dumps are tested where WAL-E archives (the backups scenario)")
+
+
+@pytest.fixture
+def pgbackrest_archives(archiver):
+    if archiver != "pgbackrest":
+        pytest.skip("pgBackRest is tested where it archives (the backups-pgbackrest scenario)")
+
+
+def background(host, command):
+    """Runs a shell command as postgres in its own session: the command runner kills what stays in its own."""
+    host.check_output("setsid -f runuser -u postgres -- sh -c %s </dev/null >/dev/null 2>&1", command)
+
+
+def ensure_a_base_backup(as_postgres, archiver):
+    """A base backup to restore from (the scenario's moto store is empty again after its reboot)."""
+    if archiver == "pgbackrest":
+        if not json.loads(as_postgres("pgbackrest --stanza=main info --output=json").stdout)[0].get("backup"):
+            assert as_postgres("pgbackrest --stanza=main backup --type=full").rc == 0
+    elif "base_" not in as_postgres("envdir /etc/wal-e.d/env /usr/local/bin/bedrock-wal-e backup-list LATEST").stdout:
+        res = as_postgres("flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup")
+        assert res.rc == 0, res.stderr

@@ -1,24 +1,22 @@
-"""The backups layer live: dumps pushed and verified off-host, the restricted key, flock, WAL-E on PostgreSQL 15,
-the restore drill's RPO/RTO, and the fault drills (server stopped mid-dump, disk full, WAL store unreachable,
-kill -9 of the postmaster)."""
+"""The backups layer live where WAL-E archives: dumps pushed and verified off-host, the restricted key, flock, WAL-E
+on PostgreSQL 15, the restore drill's RPO/RTO, and the fault drills (server stopped mid-dump, disk full, WAL store
+unreachable)."""
 
 import json
 import re
 import time
 
-from conftest import heartbeat, wait_for
+import pytest
+from conftest import background, heartbeat, wait_for
 
 testinfra_hosts = ["ansible://db"]
 
+# The pg_dump tests and WAL-E's run where WAL-E archives (the backups scenario); the archiver does not change the
+# dumps. pgBackRest's own tests: test_pgbackrest.py; the RPO at the worst moments, for both: test_archive_rpo.py.
+pytestmark = pytest.mark.usefixtures("wale_archives")
+
 KEY = "/var/lib/postgresql/.ssh/bedrock-backup"
 WALE = "envdir /etc/wal-e.d/env /usr/local/bin/bedrock-wal-e"
-# The scenario's archive_timeout (hosts.yml): the RPO bound is this plus 10 s for the push.
-ARCHIVE_TIMEOUT = 15
-
-
-def background(host, command):
-    """Runs a shell command as postgres in its own session: the command runner kills what stays in its own."""
-    host.check_output("setsid -f runuser -u postgres -- sh -c %s </dev/null >/dev/null 2>&1", command)
 
 
 def dumps(host, directory="/var/backups/postgresql"):
@@ -27,51 +25,6 @@ def dumps(host, directory="/var/backups/postgresql"):
 
 def newest(host, database):
     return [f for f in dumps(host) if re.fullmatch(rf"{database}-\d{{8}}T\d{{6}}Z\.dump", f)][-1]
-
-
-def lose_the_host_and_restore(host, as_postgres, cluster):
-    """kill -9 of the postmaster (the data directory counts as lost), then the drill restores a scratch cluster
-    from the archive alone: the moment of the loss and the drill's point-in-time restore. The cluster starts again
-    afterwards for the tests that follow."""
-    pid = host.check_output(f"head -1 {cluster['data_dir']}/postmaster.pid")
-    killed_at = float(host.check_output("date +%s.%N"))
-    host.check_output("kill -9 %s", pid)
-    try:
-        wait_for(lambda: host.run("pgrep -u postgres -x postgres").rc != 0, 30, "the server processes to exit")
-        drill = as_postgres("/usr/local/bin/bedrock-restore-drill --json --skip-dump")
-        report = json.loads(drill.stdout)
-    finally:
-        host.run(f"rm -f {cluster['data_dir']}/postmaster.pid")
-        host.check_output("systemctl reset-failed %s; systemctl restart %s", cluster["service"], cluster["service"])
-    assert report["pitr"]["ok"], report["breaches"]
-    return killed_at, report["pitr"]
-
-
-# The worst moment for the RPO: the first minutes after PostgreSQL starts. Before Bedrock's unit drop-in
-# (roles/postgresql/templates/start.conf.j2) nothing was archived until the first checkpoint, checkpoint_timeout
-# (5 min) after the start, so a host lost 3 minutes after a restart lost all 3 minutes. First in the file: after
-# the scenario's reboot it finds PostgreSQL just started by the boot itself and tests that start.
-def test_the_rpo_holds_in_the_first_minutes_after_postgresql_starts(host, psql, as_postgres, cluster):
-    if "base_" not in as_postgres(f"{WALE} backup-list LATEST").stdout:
-        assert as_postgres("flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup").rc == 0
-    booted = float(host.check_output("date -d \"$(uptime -s)\" +%s"))
-    started = float(psql("SELECT extract(epoch FROM pg_postmaster_start_time())"))
-    if started - booted > 60 or float(host.check_output("date +%s")) - started > 100:
-        host.check_output("systemctl restart %s", cluster["service"])
-        started = float(psql("SELECT extract(epoch FROM pg_postmaster_start_time())"))
-        how = "a restart"
-    else:
-        how = "the boot"
-    background(host, "/usr/local/bin/bedrock-heartbeat 200")
-    time.sleep(180)
-    killed_at, pitr = lose_the_host_and_restore(host, as_postgres, cluster)
-    checkpoint_timeout = int(psql("SELECT setting FROM pg_settings WHERE name = 'checkpoint_timeout'"))
-    # Still inside the first checkpoint_timeout after the start: the window the drop-in closes.
-    assert killed_at - started < checkpoint_timeout
-    lost = killed_at - pitr["newest_heartbeat_restored_epoch"]
-    print(f"{how}, then lost {killed_at - started:.0f} s after it: work lost {lost:.1f} s "
-          f"(archive_timeout {ARCHIVE_TIMEOUT} s), RTO {pitr['rto_seconds']} s")
-    assert lost <= ARCHIVE_TIMEOUT + 10
 
 
 def test_files_are_private_to_postgres(host):
@@ -233,16 +186,6 @@ def test_wal_store_unreachable_then_back_loses_nothing(host, psql, as_postgres, 
     report = json.loads(drill.stdout)
     assert report["pitr"]["ok"], report["breaches"]
     assert report["pitr"]["newest_heartbeat_restored_epoch"] >= outage_beat
-
-
-def test_kill_9_of_the_postmaster_then_the_drill_meets_the_rpo(host, psql, as_postgres, cluster):
-    background(host, "/usr/local/bin/bedrock-heartbeat 40")
-    time.sleep(25)
-    killed_at, pitr = lose_the_host_and_restore(host, as_postgres, cluster)
-    lost = killed_at - pitr["newest_heartbeat_restored_epoch"]
-    print(f"kill -9 drill: work lost {lost:.1f} s (archive_timeout {ARCHIVE_TIMEOUT} s), RTO {pitr['rto_seconds']} s")
-    assert lost <= ARCHIVE_TIMEOUT + 10
-    assert psql("SELECT 1") == "1"
 
 
 def test_restore_drill_playbook_artifacts_exist(host):

@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 
@@ -69,3 +70,43 @@ def test_restore_drill_summary():
     assert "  pg_dump shop: FAILED checksum mismatch: shop-1.dump" in text
     assert "RTO 4.1 s, RPO 0.2 s" in text
     assert sys.modules["bedrock_tools.common"].EX_LOCKED == 75
+
+
+def drill_for(archiver, answers, calls):
+    drill = restore_drill.Drill({"drill": {"postgresql_bin": "/x", "max_backup_age_hours": 1, "rpo_budget_seconds": 1,
+                                           "rto_budget_seconds": 1, "log_file": "/dev/null", "archiver": archiver,
+                                           "wale_envdir": "/etc/wal-e.d/env", "wale_command": "/w",
+                                           "pgbackrest_stanza": "main"}}, quiet=True)
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        return answers.pop(0)
+    drill.run = run
+    return drill
+
+
+def test_the_drill_reads_pgbackrests_newest_backup_and_restores_that_one_through_its_wal():
+    info = json.dumps([{"name": "main", "backup": [
+        {"label": "20261201-010000F", "timestamp": {"start": 1764550800, "stop": 1764550860}, "info": {"size": 100}},
+        {"label": "20261201-010000F_20261201-020000D", "timestamp": {"start": 1764554400, "stop": 1764554410},
+         "info": {"size": 200}}]}])
+    calls = []
+    drill = drill_for("pgbackrest", [info, ""], calls)
+    assert drill.newest_base_backup() == ("20261201-010000F_20261201-020000D", 1764554410.0, 200)
+    drill.fetch("/s/data", "20261201-010000F_20261201-020000D")
+    assert calls == [["pgbackrest", "--stanza=main", "info", "--output=json"],
+                     ["pgbackrest", "--stanza=main", "--pg1-path=/s/data", "--set=20261201-010000F_20261201-020000D",
+                      "--type=preserve", "restore"]]
+    # Relative WAL paths resolve against pg1-path: the scratch cluster's, never the primary's.
+    assert drill.restore_command("/s/data", "/s") == 'pgbackrest --stanza=main --pg1-path=/s/data archive-get %f "%p"'
+
+
+def test_the_drill_refuses_an_empty_archive():
+    for archiver, answer in (("pgbackrest", json.dumps([{"name": "main", "backup": []}])), ("wal-e", "name\tlast_modified\n")):
+        drill = drill_for(archiver, [answer], [])
+        try:
+            drill.newest_base_backup()
+        except RuntimeError as exc:
+            assert "no" in str(exc) and "backup" in str(exc)
+        else:
+            raise AssertionError(f"{archiver}: an empty archive passed")

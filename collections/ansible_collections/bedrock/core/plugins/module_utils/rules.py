@@ -314,6 +314,12 @@ def _mount_of(path, mounts):
     return best
 
 
+def mount_point(path, proc_mounts):
+    """The mount point a path lies on (the path need not exist yet), from /proc/mounts' text."""
+    mounts = [(fields[1], fields[2]) for fields in (line.split() for line in proc_mounts.splitlines()) if len(fields) > 2]
+    return _mount_of(path.rstrip("/") or "/", mounts)[0]
+
+
 def cross_check(checked, proc_mounts="", known_ports=None):
     """Across the roles one host runs: references to names no role's list holds, listen ports two services share
     (or a port of a service Bedrock knows: known_ports, label -> port), persisting paths on a tmpfs (mounted now,

@@ -2,8 +2,8 @@
 
   a) the newest pg_dump of every configured database: checksums, pg_restore into a scratch database, and every
      table's row count compared with the count recorded in the dump's snapshot;
-  b) point-in-time recovery from WAL-E (when its envdir exists): backup-fetch LATEST into a scratch cluster on a
-     scratch port, archive recovery through wal-fetch (archive_mode off: it never writes to the store), promote,
+  b) point-in-time recovery from the archiver (WAL-E or pgBackRest): the newest base backup into a scratch cluster on
+     a scratch port, archive recovery through the archiver (archive_mode off: it never writes to the store), promote,
      then read the heartbeat the primary writes every minute. RPO = drill start - newest heartbeat restored;
      RTO = wall time from the fetch to a promoted cluster that answers queries;
   c) a report (JSON in the report folder, drill-<UTC>.json and latest.json) and a short summary; exit 1 on any
@@ -121,36 +121,68 @@ class Drill:
             self.breach(f"{database}: newest dump is {age_hours:.1f} h old "
                         f"(budget {self.drill['max_backup_age_hours']} h)")
 
-    # ------------------------------------------------------------------ b) WAL-E point-in-time recovery
+    # ------------------------------------------------------------------ b) point-in-time recovery
+    # The archiver (drill.archiver, the backups layer's backups_archiver): WAL-E or pgBackRest. Each lists its newest
+    # base backup, fetches it into the scratch data folder and names the restore_command that reads its WAL.
+    def archiver(self):
+        return self.drill.get("archiver", "wal-e")
+
     def wale(self, *args):
         return self.run(["envdir", self.drill["wale_envdir"], self.drill["wale_command"], *args])
 
+    def pgbackrest(self, *args):
+        return self.run(["pgbackrest", f"--stanza={self.drill['pgbackrest_stanza']}", *args])
+
+    def newest_base_backup(self):
+        """(name, finished epoch, expanded bytes) of the newest base backup in the archive."""
+        if self.archiver() == "pgbackrest":
+            stanzas = json.loads(self.pgbackrest("info", "--output=json"))
+            backups = stanzas[0].get("backup", []) if stanzas else []
+            if not backups:
+                raise RuntimeError("pgBackRest lists no backup")
+            newest = backups[-1]
+            return newest["label"], float(newest["timestamp"]["stop"]), int(newest["info"]["size"])
+        listing = self.wale("backup-list", "--detail", "LATEST").splitlines()
+        if len(listing) < 2:
+            raise RuntimeError("WAL-E lists no base backup")
+        row = dict(zip(listing[0].split("\t"), listing[1].split("\t")))
+        modified = datetime.datetime.fromisoformat(row["last_modified"].replace("Z", "+00:00")).timestamp()
+        return row.get("name"), modified, int(row.get("expanded_size_bytes") or 0)
+
+    def fetch(self, data, name):
+        if self.archiver() == "pgbackrest":
+            # --set: the backup listed above; the drill writes the recovery settings itself (below).
+            self.pgbackrest(f"--pg1-path={data}", f"--set={name}", "--type=preserve", "restore")
+        else:
+            self.wale("backup-fetch", data, "LATEST")
+
+    def restore_command(self, data, scratch):
+        if self.archiver() == "pgbackrest":
+            return (f"pgbackrest --stanza={self.drill['pgbackrest_stanza']} --pg1-path={data} archive-get %f \"%p\"")
+        return (f"envdir {self.drill['wale_envdir']} {self.drill['wale_command']} wal-fetch --prefetch 0 "
+                f"\"%f\" \"%p\" >>{scratch}/wal-fetch.log 2>&1")
+
     def drill_pitr(self, target_time):
-        entry = {"ok": False}
+        entry = {"ok": False, "archiver": self.archiver()}
         self.report["pitr"] = entry
         scratch = os.path.join(self.drill["dir"], utc_stamp())
         data = os.path.join(scratch, "data")
         port = str(self.drill["port"])
         started = False
         try:
-            listing = self.wale("backup-list", "--detail", "LATEST").splitlines()
-            if len(listing) < 2:
-                raise RuntimeError("WAL-E lists no base backup")
-            row = dict(zip(listing[0].split("\t"), listing[1].split("\t")))
-            entry["base_backup"] = row.get("name")
-            modified = datetime.datetime.fromisoformat(row["last_modified"].replace("Z", "+00:00")).timestamp()
-            entry["base_backup_age_hours"] = round((now() - modified) / 3600, 2)
-            entry["base_backup_expanded_bytes"] = int(row.get("expanded_size_bytes") or 0)
+            name, finished, expanded = self.newest_base_backup()
+            entry["base_backup"] = name
+            entry["base_backup_age_hours"] = round((now() - finished) / 3600, 2)
+            entry["base_backup_expanded_bytes"] = expanded
             os.makedirs(data, mode=0o700)
             t0 = now()
-            self.wale("backup-fetch", data, "LATEST")
+            self.fetch(data, name)
             entry["fetch_seconds"] = round(now() - t0, 3)
             if not os.path.exists(os.path.join(data, "backup_label")):
                 raise RuntimeError("the fetched base backup has no backup_label: recovery would start from the "
                                    "wrong checkpoint")
             os.makedirs(os.path.join(data, "pg_wal", "archive_status"), exist_ok=True)
-            restore = (f"envdir {self.drill['wale_envdir']} {self.drill['wale_command']} wal-fetch --prefetch 0 "
-                       f"\"%f\" \"%p\" >>{scratch}/wal-fetch.log 2>&1")
+            restore = self.restore_command(data, scratch)
             conf = [f"port = {port}", "listen_addresses = ''", f"unix_socket_directories = '{scratch}'",
                     "shared_buffers = 128MB", "max_connections = 20", "hot_standby = off", "ssl = off",
                     "archive_mode = off", f"restore_command = '{restore}'", "recovery_target_action = 'promote'",
@@ -241,7 +273,7 @@ def summary(report):
             f"{d.get('tables')} tables / {d.get('rows')} rows match" if d["ok"] else f"FAILED {d.get('error', '')}"))
     p = report["pitr"]
     if p is not None:
-        lines.append("  WAL-E PITR: " + (
+        lines.append(f"  {p.get('archiver', 'wal-e')} PITR: " + (
             f"{p['base_backup']} age {p['base_backup_age_hours']} h, RTO {p['rto_seconds']} s, "
             f"RPO {p['rpo_seconds']} s (newest heartbeat {p['newest_heartbeat_restored']})" if p["ok"]
             else f"FAILED {p.get('error', '')}"))
@@ -253,7 +285,7 @@ def summary(report):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=BACKUPS_CONFIG)
-    parser.add_argument("--skip-dump", action="store_true", help="only the WAL-E point-in-time restore")
+    parser.add_argument("--skip-dump", action="store_true", help="only the point-in-time restore")
     parser.add_argument("--skip-pitr", action="store_true", help="only the pg_dump restores")
     parser.add_argument("--target-time", help="recovery_target_time for the point-in-time restore")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")

@@ -1,0 +1,113 @@
+"""pgBackRest as the archiver, live (the backups-pgbackrest scenario): the configuration private to postgres, the
+repository encrypted, archiving through archive-push, full and incremental backups, verify, a second backup refused
+while one runs, the repository unreachable then back, and the restore drill's point-in-time restore from it."""
+
+import json
+import time
+
+import pytest
+from conftest import background, heartbeat, wait_for
+
+testinfra_hosts = ["ansible://db"]
+pytestmark = pytest.mark.usefixtures("pgbackrest_archives")
+
+PGBACKREST = "pgbackrest --stanza=main"
+REPO = "/var/lib/pgbackrest"
+
+
+def info(as_postgres):
+    res = as_postgres(f"{PGBACKREST} info --output=json")
+    assert res.rc == 0, res.stderr
+    return json.loads(res.stdout)[0]
+
+
+def test_the_configuration_is_private_and_the_repository_encrypted(host, as_postgres):
+    conf = host.file("/etc/pgbackrest/pgbackrest.conf")
+    assert conf.user == "root" and conf.group == "postgres" and conf.mode == 0o640
+    assert host.file("/etc/pgbackrest").mode == 0o750
+    repo = host.file(REPO)
+    assert repo.user == "postgres" and repo.mode & 0o007 == 0
+    assert info(as_postgres)["cipher"] == "aes-256-cbc"
+    # Encrypted at rest: the stanza's own metadata file is not readable text.
+    raw = host.check_output(f"head -c 200 {REPO}/backup/main/backup.info | tr -dc '[:print:]'")
+    assert "backup-current" not in raw and "db-system-id" not in raw
+    assert host.file("/etc/cron.d/bedrock-pgbackrest").contains("pgbackrest --stanza=main backup --type=full")
+
+
+def test_postgresql_archives_through_pgbackrest(psql):
+    assert psql("SHOW archive_mode") == "on"
+    assert psql("SHOW archive_timeout") == "15s"
+    assert psql("SHOW archive_command") == "/usr/bin/pgbackrest --stanza=main archive-push %p"
+    before = int(psql("SELECT archived_count FROM pg_stat_archiver"))
+    psql("SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
+    wait_for(lambda: int(psql("SELECT archived_count FROM pg_stat_archiver")) > before, 60, "a WAL segment archived")
+    # No failure since the last success (failed_count counts the unreachable-repository drill of an earlier pass).
+    assert psql("SELECT last_failed_time IS NULL OR last_failed_time < last_archived_time FROM pg_stat_archiver") == "t"
+
+
+def test_the_converge_took_a_full_backup_and_check_passes(as_postgres):
+    assert any(b["type"] == "full" for b in info(as_postgres)["backup"])
+    res = as_postgres(f"{PGBACKREST} check")
+    assert res.rc == 0, res.stderr
+
+
+def test_an_incremental_backup_then_verify_is_clean(psql, as_postgres):
+    psql("CREATE TABLE IF NOT EXISTS orders (id serial PRIMARY KEY, note text)", db="appdb")
+    psql("INSERT INTO orders (note) SELECT md5(g::text) FROM generate_series(1, 2500) g", db="appdb")
+    res = as_postgres(f"{PGBACKREST} backup --type=incr")
+    assert res.rc == 0, res.stderr
+    newest = info(as_postgres)["backup"][-1]
+    assert newest["type"] == "incr" and newest["reference"]
+    verify = as_postgres(f"{PGBACKREST} verify")
+    assert verify.rc == 0, verify.stdout + verify.stderr
+
+
+def test_a_second_backup_is_refused_while_one_runs(host, psql, as_postgres):
+    # Enough data that a full backup runs for seconds (pgbench scale 10, about 150 MB).
+    if psql("SELECT count(*) FROM pg_database WHERE datname = 'bench'") == "0":
+        psql("CREATE DATABASE bench")
+        host.check_output("runuser -u postgres -- pgbench -q -i -s 10 bench")
+    background(host, f"{PGBACKREST} backup --type=full >/tmp/first-backup.out 2>&1; echo $? >/tmp/first-backup.rc")
+    try:
+        wait_for(lambda: host.run("pgrep -u postgres -f 'pgbackrest.*backup --type=full'").rc == 0, 30,
+                 "the first backup to start")
+        time.sleep(1)
+        second = as_postgres(f"{PGBACKREST} backup --type=diff")
+        assert second.rc != 0 and "unable to acquire lock" in second.stdout + second.stderr, second.stderr
+    finally:
+        wait_for(lambda: host.file("/tmp/first-backup.rc").exists, 600, "the first backup to finish")
+    assert host.file("/tmp/first-backup.rc").content_string.strip() == "0", host.file("/tmp/first-backup.out").content_string
+
+
+def test_the_repository_unreachable_then_back_loses_nothing(host, psql, as_postgres, cluster):
+    failed_before = int(psql("SELECT failed_count FROM pg_stat_archiver"))
+    host.check_output(f"chmod 000 {REPO}")
+    try:
+        heartbeat(host)
+        outage_beat = float(psql("SELECT extract(epoch FROM beat) FROM heartbeat", db="bedrock"))
+        psql("SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
+        wait_for(lambda: int(psql("SELECT failed_count FROM pg_stat_archiver")) > failed_before, 180,
+                 "archiving to fail")
+        # PostgreSQL keeps the segment while the repository is away.
+        assert host.run(f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready").rc == 0
+    finally:
+        host.check_output(f"chmod 750 {REPO}")
+    wait_for(lambda: host.run(f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready").rc != 0, 180,
+             "the archive to catch up")
+    drill = as_postgres("/usr/local/bin/bedrock-restore-drill --json --skip-dump")
+    report = json.loads(drill.stdout)
+    assert report["pitr"]["ok"], report["breaches"]
+    assert report["pitr"]["archiver"] == "pgbackrest"
+    assert report["pitr"]["newest_heartbeat_restored_epoch"] >= outage_beat
+
+
+def test_the_drill_passes_from_pgbackrest(host, psql, as_postgres):
+    assert as_postgres("/usr/local/bin/bedrock-pg-dump").rc == 0
+    heartbeat(host)
+    psql("SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
+    drill = as_postgres("/usr/local/bin/bedrock-restore-drill --json")
+    report = json.loads(drill.stdout)
+    assert drill.rc == 0, report["breaches"]
+    assert report["result"] == "pass" and report["pitr"]["rpo_seconds"] <= 120
+    assert host.check_output("ls -A /var/lib/postgresql/bedrock-drill") == ""
+    assert psql("SELECT pg_is_in_recovery()") == "f"
