@@ -78,11 +78,26 @@ def test_the_app_logs_in_through_pgbouncer_with_the_vault_secret(host, hostvars)
     assert bad.rc != 0
 
 
-def test_backups_are_scheduled(host):
+def archiver(host):
+    """What archives WAL on the database host (backups_archiver: pgBackRest on Debian 13, WAL-E on 12)."""
+    return json.loads(host.file("/etc/bedrock/backups.json").content_string)["drill"]["archiver"]
+
+
+# The archiver's cron file, what its scheduled base backups run, and a base backup now.
+ARCHIVER_JOBS = {
+    "wal-e": ("bedrock-wal-e", "bedrock-wal-e-backup",
+              "flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup"),
+    "pgbackrest": ("bedrock-pgbackrest", "pgbackrest --stanza=main backup --type=full",
+                   "/usr/bin/pgbackrest --stanza=main backup --type=incr")}
+
+
+def test_backups_are_scheduled(host, cluster):
     if not on_db(host):
         pytest.skip("database host only")
+    assert archiver(host) == {15: "wal-e", 17: "pgbackrest"}[cluster["major"]]
+    cron_file, scheduled, _ = ARCHIVER_JOBS[archiver(host)]
     jobs = {}
-    for name in ("bedrock-pgbadger", "bedrock-wal-e", "bedrock-backups"):
+    for name in ("bedrock-pgbadger", cron_file, "bedrock-backups"):
         cron = host.file(f"/etc/cron.d/{name}")
         assert cron.user == "root" and cron.mode == 0o644, name
         for line in cron.content_string.splitlines():
@@ -90,7 +105,7 @@ def test_backups_are_scheduled(host):
                 fields = line.split(None, 6)
                 jobs[fields[6]] = fields[5]
     assert set(jobs.values()) == {"postgres"}, jobs
-    for job in ("bedrock-pg-dump", "bedrock-wal-e-backup", "bedrock-restore-drill", "bedrock-pgbadger", "bedrock-heartbeat"):
+    for job in ("bedrock-pg-dump", scheduled, "bedrock-restore-drill", "bedrock-pgbadger", "bedrock-heartbeat"):
         assert any(job in command for command in jobs), job
     assert "bedrock" not in host.run("crontab -u postgres -l").stdout, "a job is scheduled twice"
 
@@ -99,7 +114,7 @@ def test_cron_runs_the_heartbeat_as_postgres(host):
     """Cron reads the /etc/cron.d files: a heartbeat newer than both the file and this boot."""
     if not on_db(host):
         pytest.skip("database host only")
-    since = max(host.file("/etc/cron.d/bedrock-wal-e").mtime.timestamp(),
+    since = max(host.file("/etc/cron.d/bedrock-backups").mtime.timestamp(),
                 float(host.check_output("date -d \"$(uptime -s)\" +%s")))
     deadline = time.time() + 75
     while True:
@@ -147,8 +162,7 @@ def test_backups_then_the_restore_drill_passes(host):
         pytest.skip("database host only")
     psql(host, "CREATE TABLE IF NOT EXISTS notes (id serial PRIMARY KEY, body text)", db="app")
     psql(host, "INSERT INTO notes (body) SELECT md5(g::text) FROM generate_series(1, 1000) g", db="app")
-    for command in ("/usr/local/bin/bedrock-pg-dump",
-                    "flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup"):
+    for command in ("/usr/local/bin/bedrock-pg-dump", ARCHIVER_JOBS[archiver(host)][2]):
         res = host.run("cd /tmp && runuser -u postgres -- sh -c %s", command)
         assert res.rc == 0, res.stderr
     host.check_output("cd /tmp && runuser -u postgres -- /usr/local/bin/bedrock-heartbeat")
