@@ -115,9 +115,6 @@ CASES = [
      "pgbackrest_cipher_type aes-256-cbc needs pgbackrest_cipher_pass"),
     ("pgbackrest-repo-on-the-data-disk", {"backups_archiver": "pgbackrest", "pgbackrest_cipher_pass": "x" * 20},
      'pgbackrest_repo_path "/var/lib/pgbackrest" lies on /, the filesystem of the data directory'),
-    ("archiver-switch-on-a-running-host", {"backups_archiver": "pgbackrest", "pgbackrest_cipher_pass": "x" * 20,
-                                           "pgbackrest_repo_on_database_disk": True},
-     "backups_archiver is pgbackrest, but this host archives through wal-e"),
     ("prepared-statements-on-pgbouncer-1.18", {"pgbouncer_max_prepared_statements": 100},
      "pgbouncer_max_prepared_statements must be 0 with PgBouncer 1.18 (Debian 12): prepared statements in transaction "
      "pooling need PgBouncer 1.21 or later (Debian 13), got 100."),

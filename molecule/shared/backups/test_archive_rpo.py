@@ -13,7 +13,7 @@ testinfra_hosts = ["ansible://db"]
 ARCHIVE_TIMEOUT = 15
 # Writes after the start, then the loss. Without Bedrock's unit drop-in nothing was archived for checkpoint_timeout
 # (300 s) after a start: every one of these seconds would be lost, against a bound of ARCHIVE_TIMEOUT + 10 s.
-WRITE_SECONDS = 90
+WRITE_SECONDS = 60
 
 
 def lose_the_host_and_restore(host, as_postgres, cluster):

@@ -63,10 +63,12 @@ def test_an_incremental_backup_then_verify_is_clean(psql, as_postgres):
 
 
 def test_a_second_backup_is_refused_while_one_runs(host, psql, as_postgres):
-    # Enough data that a full backup runs for seconds (pgbench scale 10, about 150 MB).
-    if psql("SELECT count(*) FROM pg_database WHERE datname = 'bench'") == "0":
-        psql("CREATE DATABASE bench")
-        host.check_output("runuser -u postgres -- pgbench -q -i -s 10 bench")
+    # Enough data that a full backup runs for seconds (pgbench scale 3, about 45 MB); dropped afterwards, so the
+    # drills that follow restore a small cluster.
+    psql("DROP DATABASE IF EXISTS bench")
+    psql("CREATE DATABASE bench")
+    host.check_output("cd /tmp && runuser -u postgres -- pgbench -q -i -s 3 bench")
+    host.check_output("rm -f /tmp/first-backup.rc /tmp/first-backup.out")
     background(host, f"{PGBACKREST} backup --type=full >/tmp/first-backup.out 2>&1; echo $? >/tmp/first-backup.rc")
     try:
         wait_for(lambda: host.run("pgrep -u postgres -f 'pgbackrest.*backup --type=full'").rc == 0, 30,
@@ -76,7 +78,9 @@ def test_a_second_backup_is_refused_while_one_runs(host, psql, as_postgres):
         assert second.rc != 0 and "unable to acquire lock" in second.stdout + second.stderr, second.stderr
     finally:
         wait_for(lambda: host.file("/tmp/first-backup.rc").exists, 600, "the first backup to finish")
+        psql("DROP DATABASE bench")
     assert host.file("/tmp/first-backup.rc").content_string.strip() == "0", host.file("/tmp/first-backup.out").content_string
+    host.check_output("rm -f /tmp/first-backup.rc /tmp/first-backup.out")
 
 
 def test_the_repository_unreachable_then_back_loses_nothing(host, psql, as_postgres, cluster):
