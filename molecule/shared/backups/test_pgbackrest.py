@@ -45,10 +45,17 @@ def test_postgresql_archives_through_pgbackrest(psql):
     assert psql("SELECT last_failed_time IS NULL OR last_failed_time < last_archived_time FROM pg_stat_archiver") == "t"
 
 
-def test_the_converge_took_a_full_backup_and_check_passes(as_postgres):
+def test_the_converge_took_a_full_backup_and_the_health_check_passes(host, as_postgres):
     assert any(b["type"] == "full" for b in info(as_postgres)["backup"])
-    res = as_postgres(f"{PGBACKREST} check")
-    assert res.rc == 0, res.stderr
+    res = as_postgres("/usr/local/bin/bedrock-pgbackrest-check --verify")
+    assert res.rc == 0 and res.stdout.startswith("OK - archiving checked"), res.stdout + res.stderr
+    assert "verify clean" in res.stdout
+    cron = host.file("/etc/cron.d/bedrock-pgbackrest").content_string
+    assert "bedrock-pgbackrest-check --stanza=main --max-age-hours 26 --quiet --verify" in cron
+    # Quiet when OK, so cron mails only a problem; CRITICAL (2) once the newest backup is past twice the allowed age.
+    assert as_postgres("/usr/local/bin/bedrock-pgbackrest-check --quiet").stdout == ""
+    old = as_postgres("/usr/local/bin/bedrock-pgbackrest-check --max-age-hours 0.0001")
+    assert old.rc == 2 and old.stdout.startswith("CRITICAL"), old.stdout
 
 
 def test_an_incremental_backup_then_verify_is_clean(psql, as_postgres):
@@ -92,8 +99,10 @@ def test_the_repository_unreachable_then_back_loses_nothing(host, psql, as_postg
         psql("SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
         wait_for(lambda: int(psql("SELECT failed_count FROM pg_stat_archiver")) > failed_before, 180,
                  "archiving to fail")
-        # PostgreSQL keeps the segment while the repository is away.
+        # PostgreSQL keeps the segment while the repository is away, and the health check says so.
         assert host.run(f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready").rc == 0
+        check = as_postgres("/usr/local/bin/bedrock-pgbackrest-check --quiet")
+        assert check.rc == 2 and check.stdout.startswith("CRITICAL - pgbackrest check failed"), check.stdout
     finally:
         host.check_output(f"chmod 750 {REPO}")
     wait_for(lambda: host.run(f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready").rc != 0, 180,

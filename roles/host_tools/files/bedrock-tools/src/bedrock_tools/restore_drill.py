@@ -127,6 +127,12 @@ class Drill:
     def archiver(self):
         return self.drill.get("archiver", "wal-e")
 
+    def archiver_configured(self):
+        """Whether the archiver's configuration is on this host (WAL-E's envdir, pgBackRest's configuration)."""
+        if self.archiver() == "pgbackrest":
+            return os.path.exists(self.drill.get("pgbackrest_conf", "/etc/pgbackrest/pgbackrest.conf"))
+        return os.path.isdir(self.drill["wale_envdir"])
+
     def wale(self, *args):
         return self.run(["envdir", self.drill["wale_envdir"], self.drill["wale_command"], *args])
 
@@ -303,7 +309,7 @@ def main(argv=None):
     if not args.skip_dump:
         for database in cfg["databases"]:
             drill.drill_dump(database)
-    if not args.skip_pitr and os.path.isdir(cfg["drill"]["wale_envdir"]):
+    if not args.skip_pitr and drill.archiver_configured():
         drill.drill_pitr(args.target_time)
     text = drill.finish()
     if args.json:
