@@ -71,6 +71,7 @@ def test_directory_format_dumps_in_parallel_and_restores(target):
     target.ssh("rm -rf /var/tmp/fd-dumps /var/tmp/fd.json /var/tmp/fd-status.json")
 
 
+# This host is also its own backup store: pgBackRest's repository is a folder here (no other repository host).
 PGBACKREST = {"backups_archiver": "pgbackrest", "pgbackrest_cipher_pass": "test-only-repository-passphrase",
               "pgbackrest_repo_on_database_disk": True}
 RUN = "cd /tmp && runuser -u postgres -- "

@@ -74,11 +74,18 @@ def background(host, command):
     host.check_output("setsid -f runuser -u postgres -- sh -c %s </dev/null >/dev/null 2>&1", command)
 
 
-def ensure_a_base_backup(as_postgres, archiver):
-    """A base backup to restore from (the scenario's moto store is empty again after its reboot)."""
+def ensure_a_base_backup(host, as_postgres, archiver):
+    """A base backup to restore from (the scenario's moto store is empty again after its reboot). pgBackRest's
+    backups run where its repository is: on the store (the repository host) when the configuration names one."""
     if archiver == "pgbackrest":
         if not json.loads(as_postgres("pgbackrest --stanza=main info --output=json").stdout)[0].get("backup"):
-            assert as_postgres("pgbackrest --stanza=main backup --type=full").rc == 0
+            command = "pgbackrest --stanza=main backup --type=full"
+            if "repo1-host=" in host.file("/etc/pgbackrest/pgbackrest.conf").content_string:
+                store = host.get_host("ansible://store", ansible_inventory=host.backend.ansible_inventory)
+                res = store.run("cd /tmp && runuser -u bedrock-pgbackrest -- sh -c %s", command)
+            else:
+                res = as_postgres(command)
+            assert res.rc == 0, res.stderr
     elif "base_" not in as_postgres("envdir /etc/wal-e.d/env /usr/local/bin/bedrock-wal-e backup-list LATEST").stdout:
         res = as_postgres("flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup")
         assert res.rc == 0, res.stderr

@@ -39,7 +39,7 @@ def lose_the_host_and_restore(host, as_postgres, cluster):
 # (5 min) after the start, so a host lost 3 minutes after a restart lost all 3 minutes. This file runs first: after
 # the scenario's reboot it finds PostgreSQL just started by the boot itself and tests that start.
 def test_the_rpo_holds_in_the_first_minutes_after_postgresql_starts(host, psql, as_postgres, cluster, archiver):
-    ensure_a_base_backup(as_postgres, archiver)
+    ensure_a_base_backup(host, as_postgres, archiver)
     booted = float(host.check_output("date -d \"$(uptime -s)\" +%s"))
     started = float(psql("SELECT extract(epoch FROM pg_postmaster_start_time())"))
     if started - booted > 60 or float(host.check_output("date +%s")) - started > 100:
@@ -61,7 +61,7 @@ def test_the_rpo_holds_in_the_first_minutes_after_postgresql_starts(host, psql, 
 
 
 def test_kill_9_of_the_postmaster_then_the_drill_meets_the_rpo(host, psql, as_postgres, cluster, archiver):
-    ensure_a_base_backup(as_postgres, archiver)
+    ensure_a_base_backup(host, as_postgres, archiver)
     background(host, "/usr/local/bin/bedrock-heartbeat 40")
     time.sleep(25)
     killed_at, pitr = lose_the_host_and_restore(host, as_postgres, cluster)

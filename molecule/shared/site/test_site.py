@@ -83,12 +83,20 @@ def archiver(host):
     return json.loads(host.file("/etc/bedrock/backups.json").content_string)["drill"]["archiver"]
 
 
-# The archiver's cron file, what its scheduled base backups run, and a base backup now.
+# The archiver's cron file on the database host and what it runs there (pgBackRest: its check; its backups run on
+# the store, its repository host), and a base backup now with where it runs.
 ARCHIVER_JOBS = {
     "wal-e": ("bedrock-wal-e", "bedrock-wal-e-backup",
-              "flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup"),
-    "pgbackrest": ("bedrock-pgbackrest", "pgbackrest --stanza=main backup --type=full",
-                   "/usr/bin/pgbackrest --stanza=main backup --type=incr")}
+              ("db", "postgres", "flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup")),
+    "pgbackrest": ("bedrock-pgbackrest", "bedrock-pgbackrest-check",
+                   ("store", "bedrock-pgbackrest", "/usr/bin/pgbackrest --stanza=main backup --type=incr"))}
+
+
+def base_backup(host):
+    where, user, command = ARCHIVER_JOBS[archiver(host)][2]
+    target = host if where == "db" else host.get_host("ansible://store", ansible_inventory=host.backend.ansible_inventory)
+    res = target.run("cd /tmp && runuser -u %s -- sh -c %s", user, command)
+    assert res.rc == 0, res.stderr
 
 
 def test_backups_are_scheduled(host, cluster):
@@ -108,6 +116,10 @@ def test_backups_are_scheduled(host, cluster):
     for job in ("bedrock-pg-dump", scheduled, "bedrock-restore-drill", "bedrock-pgbadger", "bedrock-heartbeat"):
         assert any(job in command for command in jobs), job
     assert "bedrock" not in host.run("crontab -u postgres -l").stdout, "a job is scheduled twice"
+    if archiver(host) == "pgbackrest":
+        store = host.get_host("ansible://store", ansible_inventory=host.backend.ansible_inventory)
+        cron = store.file("/etc/cron.d/bedrock-pgbackrest-main").content_string
+        assert "bedrock-pgbackrest /usr/bin/pgbackrest --stanza=main backup --type=full" in cron
 
 
 def test_cron_runs_the_heartbeat_as_postgres(host):
@@ -162,9 +174,9 @@ def test_backups_then_the_restore_drill_passes(host):
         pytest.skip("database host only")
     psql(host, "CREATE TABLE IF NOT EXISTS notes (id serial PRIMARY KEY, body text)", db="app")
     psql(host, "INSERT INTO notes (body) SELECT md5(g::text) FROM generate_series(1, 1000) g", db="app")
-    for command in ("/usr/local/bin/bedrock-pg-dump", ARCHIVER_JOBS[archiver(host)][2]):
-        res = host.run("cd /tmp && runuser -u postgres -- sh -c %s", command)
-        assert res.rc == 0, res.stderr
+    res = host.run("cd /tmp && runuser -u postgres -- /usr/local/bin/bedrock-pg-dump")
+    assert res.rc == 0, res.stderr
+    base_backup(host)
     host.check_output("cd /tmp && runuser -u postgres -- /usr/local/bin/bedrock-heartbeat")
     psql(host, "SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
     drill = host.run("cd /tmp && runuser -u postgres -- /usr/local/bin/bedrock-restore-drill --json")
