@@ -89,3 +89,28 @@ def ensure_a_base_backup(host, as_postgres, archiver):
     elif "base_" not in as_postgres("envdir /etc/wal-e.d/env /usr/local/bin/bedrock-wal-e backup-list LATEST").stdout:
         res = as_postgres("flock -n /run/lock/bedrock-wal-e-backup.lock /usr/local/bin/bedrock-wal-e-backup")
         assert res.rc == 0, res.stderr
+
+
+def outage_then_catch_up(host, psql, as_postgres, cluster, cut, mend, during=None):
+    """The archive store cut off (cut; mend undoes it): archiving fails and PostgreSQL keeps the segment (during()
+    then checks what else must hold); once mended the archive catches up, and the drill restores a heartbeat
+    written during the outage. Returns the drill's point-in-time entry."""
+    failed_before = int(psql("SELECT failed_count FROM pg_stat_archiver"))
+    ready = f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready"
+    host.check_output(cut)
+    try:
+        heartbeat(host)
+        outage_beat = float(psql("SELECT extract(epoch FROM beat) FROM heartbeat", db="bedrock"))
+        psql("SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
+        wait_for(lambda: int(psql("SELECT failed_count FROM pg_stat_archiver")) > failed_before, 180,
+                 "archiving to fail")
+        assert host.run(ready).rc == 0, "PostgreSQL did not keep the segment while the store was away"
+        if during:
+            during()
+    finally:
+        host.check_output(mend)
+    wait_for(lambda: host.run(ready).rc != 0, 180, "the archive to catch up")
+    report = json.loads(as_postgres("/usr/local/bin/bedrock-restore-drill --json --skip-dump").stdout)
+    assert report["pitr"]["ok"], report["breaches"]
+    assert report["pitr"]["newest_heartbeat_restored_epoch"] >= outage_beat
+    return report["pitr"]

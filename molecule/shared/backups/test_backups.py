@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from conftest import background, heartbeat, wait_for
+from conftest import background, heartbeat, outage_then_catch_up, wait_for
 
 testinfra_hosts = ["ansible://db"]
 
@@ -168,24 +168,7 @@ def test_wal_store_unreachable_then_back_loses_nothing(host, psql, as_postgres, 
     # network namespace); file store: the folder refuses postgres.
     cut = f"ip route add blackhole {store_ip}/32" if s3 else "chmod 000 /var/lib/bedrock-wal-e"
     mend = f"ip route del blackhole {store_ip}/32" if s3 else "chmod 700 /var/lib/bedrock-wal-e"
-    failed_before = int(psql("SELECT failed_count FROM pg_stat_archiver"))
-    host.check_output(cut)
-    try:
-        heartbeat(host)
-        outage_beat = float(psql("SELECT extract(epoch FROM beat) FROM heartbeat", db="bedrock"))
-        psql("SELECT pg_switch_wal() FROM (SELECT txid_current()) t")
-        wait_for(lambda: int(psql("SELECT failed_count FROM pg_stat_archiver")) > failed_before, 180,
-                 "archiving to fail")
-        # PostgreSQL keeps the segment while the store is away.
-        assert host.run(f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready").rc == 0
-    finally:
-        host.check_output(mend)
-    wait_for(lambda: host.run(f"ls {cluster['data_dir']}/pg_wal/archive_status/ | grep -q ready").rc != 0, 180,
-             "the archive to catch up")
-    drill = as_postgres("/usr/local/bin/bedrock-restore-drill --json --skip-dump")
-    report = json.loads(drill.stdout)
-    assert report["pitr"]["ok"], report["breaches"]
-    assert report["pitr"]["newest_heartbeat_restored_epoch"] >= outage_beat
+    outage_then_catch_up(host, psql, as_postgres, cluster, cut, mend)
 
 
 def test_restore_drill_playbook_artifacts_exist(host):
