@@ -339,9 +339,11 @@ def test_another_system_is_refused_naming_the_supported_releases(refusals, targe
 
 
 def test_wal_e_s3_store_is_refused_on_debian_13(refusals, target):
-    """boto 2 does not import on Python 3.13: the pre-flight says so and names the file store."""
+    """boto 2 does not import on Python 3.13: where WAL-E is chosen (pgBackRest is Debian 13's default archiver),
+    the pre-flight says so and names the file store."""
     res, output = with_release(target, "debian-13", {
-        **GOOD, "postgresql_version": 17, "wale_store_kind": "s3", "wale_s3_prefix": "s3://bucket/db",
+        **GOOD, "postgresql_version": 17, "backups_archiver": "wal-e", "wale_store_kind": "s3",
+        "wale_s3_prefix": "s3://bucket/db",
         "wale_aws_access_key_id": "key", "wale_aws_secret_access_key": "secret"})
     ok, why = refused_in_preflight(res, output)
     assert ok, f"{why}:\n{res.stdout[-3000:]}"
