@@ -70,14 +70,18 @@ def test_postgresql_archives_through_pgbackrest(psql):
     assert psql("SELECT last_failed_time IS NULL OR last_failed_time < last_archived_time FROM pg_stat_archiver") == "t"
 
 
-def test_the_converge_took_a_full_backup_and_the_health_check_passes(host, as_postgres):
+def test_the_converge_took_a_full_backup_and_the_health_check_passes(host, store, as_postgres):
     assert any(b["type"] == "full" for b in info(as_postgres)["backup"])
-    res = as_postgres("/usr/local/bin/bedrock-pgbackrest-check --verify")
+    res = as_postgres("/usr/local/bin/bedrock-pgbackrest-check")
     assert res.rc == 0 and res.stdout.startswith("OK - archiving checked"), res.stdout + res.stderr
-    assert "verify clean" in res.stdout
     cron = host.file("/etc/cron.d/bedrock-pgbackrest").content_string
-    assert "backup --type" not in cron
-    assert "bedrock-pgbackrest-check --stanza=main --max-age-hours 26 --quiet --verify" in cron
+    assert "bedrock-pgbackrest-check --stanza=main --max-age-hours 26 --quiet\n" in cron
+    assert "backup --type" not in cron and "--verify" not in cron
+    # verify runs where the repository is: on the store, weekly, as its account.
+    store_cron = store.file("/etc/cron.d/bedrock-pgbackrest-main").content_string
+    assert f"{STORE_USER} /usr/bin/pgbackrest --stanza=main verify" in store_cron
+    verify = on_store(store, f"{PGBACKREST} verify")
+    assert verify.rc == 0, verify.stdout + verify.stderr
     # Quiet when OK, so cron mails only a problem; CRITICAL (2) once the newest backup is past twice the allowed age.
     assert as_postgres("/usr/local/bin/bedrock-pgbackrest-check --quiet").stdout == ""
     old = as_postgres("/usr/local/bin/bedrock-pgbackrest-check --max-age-hours 0.0001")
