@@ -1,6 +1,7 @@
-"""The RPO at the worst moments, for the archiver the scenario runs (WAL-E in backups, pgBackRest in
-backups-pgbackrest): the first minutes after PostgreSQL starts (a restart, or the boot), and a kill -9 of the
-postmaster. Each loses the host (the data directory counts as gone) and restores from the archive alone."""
+"""The RPO at the worst moment, for the archiver the scenario runs (WAL-E in backups, pgBackRest in
+backups-pgbackrest): a kill -9 of the postmaster in the first minutes after PostgreSQL starts (a restart, or the
+boot). The host counts as lost (the data directory gone) and the drill restores from the archive alone. (A kill -9
+in steady state is the easier case: this one covers it.)"""
 
 import json
 import time
@@ -39,7 +40,8 @@ def lose_the_host_and_restore(host, as_postgres, cluster):
 # (5 min) after the start, so a host lost 3 minutes after a restart lost all 3 minutes. This file runs first: after
 # the scenario's reboot it finds PostgreSQL started by the boot itself and tests that start while the loss can still
 # fall inside its first checkpoint_timeout.
-def test_the_rpo_holds_in_the_first_minutes_after_postgresql_starts(host, psql, as_postgres, cluster, archiver):
+def test_kill_9_in_the_first_minutes_after_postgresql_starts_loses_at_most_archive_timeout(host, psql, as_postgres,
+                                                                                            cluster, archiver):
     ensure_a_base_backup(host, as_postgres, archiver)
     booted = float(host.check_output("date -d \"$(uptime -s)\" +%s"))
     started = float(psql("SELECT extract(epoch FROM pg_postmaster_start_time())"))
@@ -59,17 +61,6 @@ def test_the_rpo_holds_in_the_first_minutes_after_postgresql_starts(host, psql, 
     # Still inside the first checkpoint_timeout after the start: the window the drop-in closes.
     assert killed_at - started < checkpoint_timeout
     lost = killed_at - pitr["newest_heartbeat_restored_epoch"]
-    print(f"{how}, then lost {killed_at - started:.0f} s after it: work lost {lost:.1f} s "
+    print(f"{how}, then kill -9 {killed_at - started:.0f} s after it: work lost {lost:.1f} s "
           f"(archive_timeout {ARCHIVE_TIMEOUT} s), RTO {pitr['rto_seconds']} s")
     assert lost <= ARCHIVE_TIMEOUT + 10
-
-
-def test_kill_9_of_the_postmaster_then_the_drill_meets_the_rpo(host, psql, as_postgres, cluster, archiver):
-    ensure_a_base_backup(host, as_postgres, archiver)
-    background(host, "/usr/local/bin/bedrock-heartbeat 40")
-    time.sleep(25)
-    killed_at, pitr = lose_the_host_and_restore(host, as_postgres, cluster)
-    lost = killed_at - pitr["newest_heartbeat_restored_epoch"]
-    print(f"kill -9 drill: work lost {lost:.1f} s (archive_timeout {ARCHIVE_TIMEOUT} s), RTO {pitr['rto_seconds']} s")
-    assert lost <= ARCHIVE_TIMEOUT + 10
-    assert psql("SELECT 1") == "1"
