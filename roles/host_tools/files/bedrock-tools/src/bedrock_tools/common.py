@@ -4,6 +4,7 @@ writes, the dump names and their checksum files, the run lock, running a client 
 import datetime
 import fcntl
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -146,3 +147,9 @@ def rows(psql_output, separator="|"):
         return []
     columns = lines[0].split(separator)
     return [dict(zip(columns, line.split(separator))) for line in lines[1:]]
+
+
+def pgbackrest_backups(info_json):
+    """The backups, oldest first, of the one stanza `pgbackrest --stanza=NAME info --output=json` printed."""
+    stanzas = json.loads(info_json or "[]")
+    return stanzas[0].get("backup", []) if stanzas else []

@@ -8,12 +8,11 @@ damaged file; WARNING when the newest backup is older than --max-age-hours. Run 
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 
-from bedrock_tools.common import version_argument
+from bedrock_tools.common import pgbackrest_backups, version_argument
 
 UNKNOWN = 3
 
@@ -40,8 +39,7 @@ def verdict(stanza, max_age_hours, verify, run=pgbackrest, now=time.time):
     info = run(stanza, "info", "--output=json")
     if info.returncode != 0:
         return UNKNOWN, f"UNKNOWN - pgbackrest info failed (exit {info.returncode}): {tail(info)}"
-    stanzas = json.loads(info.stdout or "[]")
-    backups = stanzas[0].get("backup", []) if stanzas else []
+    backups = pgbackrest_backups(info.stdout)
     if not backups:
         return 2, f"CRITICAL - stanza {stanza} holds no backup"
     newest = backups[-1]

@@ -22,8 +22,8 @@ import subprocess
 import sys
 import time
 
-from bedrock_tools.common import (BACKUPS_CONFIG, EX_LOCKED, dumps_of, iso, log_line, try_lock, utc_stamp,
-                                  verify_sha256_file, version_argument)
+from bedrock_tools.common import (BACKUPS_CONFIG, EX_LOCKED, dumps_of, iso, log_line, pgbackrest_backups, try_lock,
+                                  utc_stamp, verify_sha256_file, version_argument)
 
 LOCK_FILE = "/run/lock/bedrock-restore-drill.lock"
 
@@ -142,8 +142,7 @@ class Drill:
     def newest_base_backup(self):
         """(name, finished epoch, expanded bytes) of the newest base backup in the archive."""
         if self.archiver() == "pgbackrest":
-            stanzas = json.loads(self.pgbackrest("info", "--output=json"))
-            backups = stanzas[0].get("backup", []) if stanzas else []
+            backups = pgbackrest_backups(self.pgbackrest("info", "--output=json"))
             if not backups:
                 raise RuntimeError("pgBackRest lists no backup")
             newest = backups[-1]
