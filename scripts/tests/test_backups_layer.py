@@ -1,10 +1,12 @@
 """The backups layer against one container (database host and its own backup store): check mode on a fresh
 host, a converged host that check mode finds unchanged, WAL-E's file store (base backup and point-in-time
-restore), the directory dump format, and the switch of archiver on the running host, WAL-E to pgBackRest and back.
-Its bad inputs are in test_site_bad_input.py."""
+restore), the directory dump format, the switch of archiver on the running host, WAL-E to pgBackRest and back, and
+pgBackRest's repository on S3 over verified TLS. Its bad inputs are in test_site_bad_input.py."""
 
 import base64
+import datetime
 import json
+import os
 
 import pytest
 
@@ -138,3 +140,118 @@ def test_switching_archiver_on_the_running_host_leaves_no_gap(target):
     drill = target.ssh(RUN + "/usr/local/bin/bedrock-restore-drill --skip-dump --json", check=False)
     assert drill.returncode == 0 and json.loads(drill.stdout)["pitr"]["archiver"] == "wal-e", drill.stdout[-2000:]
     assert target.ssh_out(RUN + "psql -XAt -c 'SELECT pg_postmaster_start_time()'") == started
+
+
+# Test-only: an S3-compatible store on the container itself (moto, as in the backups scenario), behind nginx for
+# TLS: moto's own TLS (werkzeug's development server) ends responses without a TLS close, which pgBackRest (OpenSSL 3)
+# takes for a failed request and retries (measured). The certificate names S3_NAME, signed by a CA made here.
+S3_NAME = "s3.bedrock.test"
+S3_PORT = 9443
+MOTO_REQUIREMENTS = os.path.join(os.path.dirname(__file__), "..", "..", "molecule", "shared", "backups",
+                                 "moto-requirements.txt")
+
+
+def tls_certificates(name):
+    """(CA certificate, server certificate, server key) as PEM text: a CA valid for two days and a certificate for
+    `name` signed by it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, key, issuer, issuer_key, extensions):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=2)))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Bedrock test CA")])
+    ca = certificate(ca_name, ca_key, ca_name, ca_key, [(x509.BasicConstraints(ca=True, path_length=0), True)])
+    server = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), key, ca_name, ca_key,
+                         [(x509.SubjectAlternativeName([x509.DNSName(name)]), False)])
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return ca, server, key_pem
+
+
+def put_file(target, path, text, mode):
+    encoded = base64.b64encode(text.encode()).decode()
+    target.ssh(f"install -d {os.path.dirname(path)} && echo {encoded} | base64 -d > {path} && chmod {mode} {path}")
+
+
+def s3_store_over_tls(target):
+    """Starts the test store with a bucket; returns the CA certificate that signed its certificate."""
+    ca, cert, key = tls_certificates(S3_NAME)
+    put_file(target, "/etc/bedrock-test-s3/cert.pem", cert, "0644")
+    put_file(target, "/etc/bedrock-test-s3/key.pem", key, "0600")
+    with open(MOTO_REQUIREMENTS, encoding="utf-8") as requirements:
+        put_file(target, "/opt/moto-requirements.txt", requirements.read(), "0644")
+    put_file(target, "/etc/nginx/sites-enabled/bedrock-test-s3", f"""server {{
+  listen 127.0.0.1:{S3_PORT} ssl;
+  server_name {S3_NAME};
+  ssl_certificate /etc/bedrock-test-s3/cert.pem;
+  ssl_certificate_key /etc/bedrock-test-s3/key.pem;
+  client_max_body_size 0;
+  location / {{
+    proxy_pass http://127.0.0.1:5000;
+    proxy_set_header Host $http_host;
+    proxy_request_buffering off;
+  }}
+}}
+""", "0644")
+    target.ssh("DEBIAN_FRONTEND=noninteractive apt-get -qq install -y python3-venv nginx-light curl >/dev/null"
+               " && python3 -m venv /opt/moto-test && /opt/moto-test/bin/pip -q install -r /opt/moto-requirements.txt"
+               # The bucket is the path's first part, not the host name's (path-style addressing).
+               " && systemd-run --unit bedrock-test-moto -E S3_IGNORE_SUBDOMAIN_BUCKETNAME=true"
+               " /opt/moto-test/bin/moto_server -H 127.0.0.1 -p 5000"
+               f" && echo '127.0.0.1 {S3_NAME}' >> /etc/hosts && systemctl restart nginx")
+    target.ssh(f"install -d /etc/bedrock-test-s3 && echo {base64.b64encode(ca.encode()).decode()} | base64 -d"
+               " > /etc/bedrock-test-s3/ca.pem && for i in $(seq 1 60); do curl --noproxy '*' -sf"
+               f" --cacert /etc/bedrock-test-s3/ca.pem -X PUT https://{S3_NAME}:{S3_PORT}/bedrock-pgbackrest"
+               " && exit 0; sleep 1; done; exit 1")
+    return ca
+
+
+def s3_keys(target, prefix):
+    listing = target.ssh_out("curl --noproxy '*' -sf --cacert /etc/bedrock-test-s3/ca.pem"
+                             f" 'https://{S3_NAME}:{S3_PORT}/bedrock-pgbackrest?list-type=2&prefix={prefix}'")
+    return [part.split("</Key>")[0] for part in listing.split("<Key>")[1:]]
+
+
+def test_pgbackrest_repository_on_s3_over_verified_tls(target):
+    """pgbackrest_repo_type s3, moving from WAL-E on the running host: the configuration keeps the keys private, the
+    stanza, the archived WAL and the first full backup land in the bucket (over HTTPS, the store's certificate
+    verified against the CA from the inventory; the system's CAs alone are refused), the health check and the drill
+    pass from the bucket, and the next run changes nothing."""
+    ca = s3_store_over_tls(target)
+    s3 = {"backups_archiver": "pgbackrest", "pgbackrest_cipher_pass": "test-only-repository-passphrase",
+          "pgbackrest_repo_type": "s3", "pgbackrest_repo_path": "/db", "pgbackrest_repo_s3_bucket": "bedrock-pgbackrest",
+          "pgbackrest_repo_s3_endpoint": S3_NAME, "pgbackrest_repo_s3_port": S3_PORT,
+          "pgbackrest_repo_s3_uri_style": "path", "pgbackrest_repo_s3_key": "test-only-key-id",
+          "pgbackrest_repo_s3_key_secret": "test-only-secret", "pgbackrest_repo_s3_ca_cert": ca}
+    res, output = target.play("backups.yml", s3)
+    assert res.returncode == 0, output[-3000:]
+    assert "test-only-secret" not in output
+    assert target.ssh_out("stat -c '%U:%G %a' /etc/pgbackrest/pgbackrest.conf") == "root:postgres 640"
+    info = json.loads(target.ssh_out(RUN + "pgbackrest --stanza=main info --output=json"))[0]
+    assert info["status"]["code"] == 0 and [b["type"] for b in info["backup"]] == ["full"], info
+    assert any(key.startswith("db/backup/main/") and key.endswith("backup.manifest") for key in s3_keys(target, "db/backup/"))
+    segment = target.ssh_out(RUN + "psql -XAt -c 'SELECT pg_walfile_name(pg_current_wal_lsn())'")
+    write_and_archive(target, 1)
+    assert any(segment in key for key in s3_keys(target, "db/archive/main/")), s3_keys(target, "db/archive/main/")[-3:]
+    check = target.ssh(RUN + "/usr/local/bin/bedrock-pgbackrest-check --stanza=main", check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    # Verification is on: with only the system's CAs, the same store is refused.
+    untrusted = target.ssh(RUN + "pgbackrest --stanza=main --repo1-storage-ca-file=/etc/ssl/certs/ca-certificates.crt"
+                           " check", check=False)
+    assert untrusted.returncode != 0 and "unable to verify certificate" in untrusted.stdout + untrusted.stderr, (
+        untrusted.stdout + untrusted.stderr)[-1500:]
+    drill = target.ssh(RUN + "/usr/local/bin/bedrock-restore-drill --skip-dump --json", check=False)
+    assert drill.returncode == 0 and json.loads(drill.stdout)["pitr"]["archiver"] == "pgbackrest", drill.stdout[-2000:]
+    res, output = target.play("backups.yml", s3)
+    assert res.returncode == 0 and "changed=0" in output, output[-3000:]
