@@ -62,9 +62,10 @@ class Target:
     def etc_checksums(self):
         return self.ssh("find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum").stdout
 
-    def play(self, playbook, extra_vars=None, *args, vars_file="extra-vars.yml"):
-        """Runs playbooks/<playbook> against the host; returns (result, output with whitespace folded)."""
-        cmd = ["ansible-playbook", "-i", str(self.inventory), *args]
+    def play(self, playbook, extra_vars=None, *args, vars_file="extra-vars.yml", inventory=None):
+        """Runs playbooks/<playbook> against the host (or another inventory of it); returns (result, output with
+        whitespace folded)."""
+        cmd = ["ansible-playbook", "-i", str(inventory or self.inventory), *args]
         if extra_vars is not None:
             path = self.directory / vars_file
             path.write_text(yaml.safe_dump(extra_vars))

@@ -9,6 +9,7 @@ import json
 import os
 
 import pytest
+import yaml
 
 from conftest import DB_HOST_VARS, fresh_target
 
@@ -255,3 +256,27 @@ def test_pgbackrest_repository_on_s3_over_verified_tls(target):
     assert drill.returncode == 0 and json.loads(drill.stdout)["pitr"]["archiver"] == "pgbackrest", drill.stdout[-2000:]
     res, output = target.play("backups.yml", s3)
     assert res.returncode == 0 and "changed=0" in output, output[-3000:]
+
+
+def test_two_database_hosts_writing_into_one_stanza_are_refused(target):
+    """Two database hosts with one repository host and the default stanza: the pre-flight refuses, naming both and
+    the stanza; with a stanza each it accepts. (The container plays both database hosts and the store under three
+    inventory names.)"""
+    inventory = yaml.safe_load(target.inventory.read_text())
+    host = inventory["all"]["hosts"][target.name]
+    connection = {k: v for k, v in host.items() if k.startswith("ansible_")}
+    pgbackrest = {"backups_archiver": "pgbackrest", "pgbackrest_cipher_pass": "test-only-repository-passphrase"}
+
+    def aliases(second_stanza):
+        path = target.directory / "two-databases.yml"
+        path.write_text(yaml.safe_dump({"all": {
+            "hosts": {"db-a": host, "db-b": dict(host, **second_stanza), "store-a": connection},
+            "children": {"db": {"hosts": {"db-a": None, "db-b": None}}, "backup_store": {"hosts": {"store-a": None}}}}}))
+        return target.play("preflight.yml", pgbackrest, inventory=path)
+
+    res, output = aliases({})
+    assert res.returncode != 0, output[-3000:]
+    assert ('db-a and db-b would both write into the stanza "main" on the repository host store-a' in output
+            and "Give each database host its own pgbackrest_stanza" in output), output[-3000:]
+    res, output = aliases({"pgbackrest_stanza": "db_b"})
+    assert res.returncode == 0, output[-3000:]
