@@ -270,7 +270,7 @@ def test_two_database_hosts_writing_into_one_stanza_are_refused(target):
     def aliases(second_stanza):
         path = target.directory / "two-databases.yml"
         path.write_text(yaml.safe_dump({"all": {
-            "hosts": {"db-a": host, "db-b": dict(host, **second_stanza), "store-a": connection},
+            "hosts": {"db-a": host, "db-b": dict(host, **second_stanza), "store-a": dict(connection, fstab_noatime_mount_points=[])},
             "children": {"db": {"hosts": {"db-a": None, "db-b": None}}, "backup_store": {"hosts": {"store-a": None}}}}}))
         return target.play("preflight.yml", pgbackrest, inventory=path)
 
