@@ -74,6 +74,31 @@ def test_directory_format_dumps_in_parallel_and_restores(target):
     target.ssh("rm -rf /var/tmp/fd-dumps /var/tmp/fd.json /var/tmp/fd-status.json")
 
 
+def test_one_database_restored_from_its_dump_beside_the_live_one(target):
+    """restore-dump.yml after an accident (rows deleted after the dump): a new database <db>_restored_<UTC> holds
+    every row as at dump time, its tables owned by the inventory's owner (not by who made them), the live database
+    untouched; a database the inventory does not name is refused and nothing is created."""
+    psql = RUN + "psql -X -q -At -d appdb "
+    target.ssh(psql + "-c 'CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY)'"
+               " -c 'INSERT INTO orders SELECT generate_series(1, 500) ON CONFLICT DO NOTHING'")
+    assert target.ssh(RUN + "/usr/local/bin/bedrock-pg-dump", check=False).returncode == 0
+    target.ssh(psql + "-c 'DELETE FROM orders WHERE id > 100'")
+    restored = RUN + "psql -XAt -c \"SELECT datname FROM pg_database WHERE datname LIKE 'appdb_restored_%'\""
+    res, output = target.play("restore-dump.yml", {"restore_dump_database": "nosuchdb"})
+    assert res.returncode != 0 and ('restore_dump_database must name a database of the inventory\'s '
+                                    'postgresql_databases (appdb), got "nosuchdb"') in output, output[-2000:]
+    assert target.ssh_out(restored) == ""
+    res, output = target.play("restore-dump.yml", {"restore_dump_database": "appdb"})
+    assert res.returncode == 0 and "To swap the names" in output, output[-3000:]
+    (name,) = target.ssh_out(restored).split()
+    # The swap statements name the restored database and the live one.
+    assert f'{name}\\" RENAME TO \\"appdb' in output, output[-2000:]
+    assert target.ssh_out(RUN + f"psql -X -At -d {name} -c 'SELECT count(*) FROM orders'") == "500"
+    assert target.ssh_out(RUN + f"psql -X -At -d {name} -c \"SELECT tableowner FROM pg_tables WHERE tablename = 'orders'\"") == "app"
+    assert target.ssh_out(psql + "-c 'SELECT count(*) FROM orders'") == "100"
+    target.ssh(RUN + f"dropdb {name}")
+
+
 # This host is also its own backup store: pgBackRest's repository is a folder here (no other repository host).
 PGBACKREST = {"backups_archiver": "pgbackrest", "pgbackrest_cipher_pass": "test-only-repository-passphrase",
               "pgbackrest_repo_on_database_disk": True}

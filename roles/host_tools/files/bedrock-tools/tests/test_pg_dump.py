@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from bedrock_tools import common, pg_dump, restore_drill
+from bedrock_tools import common, pg_dump
 
 
 @pytest.fixture
@@ -30,10 +30,10 @@ def test_a_dump_is_complete_checksummed_and_found_by_the_restore_drill(cfg, monk
     path = os.path.join(cfg["directory"], meta["file"])
     common.verify_sha256_file(path + ".sha256")
     assert json.load(open(path + ".json"))["row_counts"] == {"public.t": 3}
-    drill = restore_drill.Drill({**cfg, "drill": {"postgresql_bin": "/x", "max_backup_age_hours": 1,
-                                                  "rpo_budget_seconds": 1, "rto_budget_seconds": 1,
-                                                  "log_file": cfg["log_file"]}}, quiet=True)
-    assert drill.newest_dump("app") == path
+    # The restore drill and bedrock-restore-dump find it; by its name too.
+    assert common.newest_complete_dump(cfg["directory"], "app") == path
+    assert common.newest_complete_dump(cfg["directory"], "app", meta["file"]) == path
+    assert common.newest_complete_dump(cfg["directory"], "app", "app-20200101T000000Z.dump") is None
     assert sorted(os.listdir(cfg["directory"])) == [meta["file"], meta["file"] + ".json", meta["file"] + ".sha256"]
 
 

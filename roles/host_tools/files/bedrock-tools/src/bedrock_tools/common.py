@@ -88,6 +88,38 @@ def dumps_of(directory, database):
     return sorted((os.path.join(directory, n) for n in os.listdir(directory) if name.fullmatch(n)), reverse=True)
 
 
+def newest_complete_dump(directory, database, name=None):
+    """The newest dump of database (or the one named, a file name in directory) that has its checksum file and its
+    metadata (<dump>.json); None when there is none."""
+    paths = dumps_of(directory, database)
+    if name is not None:
+        paths = [p for p in paths if os.path.basename(p) == name]
+    for path in paths:
+        if os.path.exists(path + ".sha256") and os.path.exists(path + ".json"):
+            return path
+    return None
+
+
+def count_rows(host, port, database, tables):
+    """Every listed table's rows (names as stored at dump time, format('%I.%I')), counted in one session:
+    {table: rows}."""
+    command = as_postgres(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port),
+                           "-d", database, "-f", "-"])
+    res = subprocess.run(command, capture_output=True, text=True, cwd="/",
+                         input="".join(f"SELECT count(*) FROM {table};\n" for table in tables))
+    if res.returncode != 0:
+        raise RuntimeError(f"counting rows in {database} failed: {res.stderr.strip()[-800:]}")
+    counted = res.stdout.split()
+    if len(counted) != len(tables):
+        raise RuntimeError(f"counted {len(counted)} of {len(tables)} tables")
+    return dict(zip(tables, map(int, counted)))
+
+
+def row_count_mismatches(expected, restored):
+    return {table: {"expected": rows_expected, "restored": restored.get(table)}
+            for table, rows_expected in expected.items() if restored.get(table) != rows_expected}
+
+
 def sha256_lines(name, written, files):
     """The checksum file (sha256sum -c format) of a dump named name, whose files were written under the path
     written (the dump itself, or a -Fd folder, perhaps still under a partial name): names relative to its folder."""

@@ -22,8 +22,9 @@ import subprocess
 import sys
 import time
 
-from bedrock_tools.common import (BACKUPS_CONFIG, EX_LOCKED, dumps_of, iso, log_line, pgbackrest_backups, try_lock,
-                                  utc_stamp, verify_sha256_file, version_argument)
+from bedrock_tools.common import (BACKUPS_CONFIG, EX_LOCKED, count_rows, iso, log_line, newest_complete_dump,
+                                  pgbackrest_backups, row_count_mismatches, try_lock, utc_stamp, verify_sha256_file,
+                                  version_argument)
 
 LOCK_FILE = "/run/lock/bedrock-restore-drill.lock"
 
@@ -62,16 +63,10 @@ class Drill:
                          "-p", str(port or self.cfg["port"]), "-d", database, "-c", sql]).strip()
 
     # ------------------------------------------------------------------ a) pg_dump
-    def newest_dump(self, database):
-        for path in dumps_of(self.cfg["directory"], database):
-            if os.path.exists(path + ".sha256") and os.path.exists(path + ".json"):
-                return path
-        return None
-
     def drill_dump(self, database):
         entry = {"database": database, "ok": False}
         self.report["dumps"].append(entry)
-        path = self.newest_dump(database)
+        path = newest_complete_dump(self.cfg["directory"], database)
         if path is None:
             self.breach(f"no complete pg_dump of {database} in {self.cfg['directory']}")
             return
@@ -92,15 +87,8 @@ class Drill:
                 cmd += ["--jobs", str(self.cfg["jobs"])]
             self.run(cmd + [path])
             restore_seconds = now() - t0
-            # One session counts every table (names were stored quoted, format('%I.%I')); one line per table.
-            tables = list(meta["row_counts"])
-            counted = self.run(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.cfg["socket_dir"],
-                                "-p", str(self.cfg["port"]), "-d", scratch, "-f", "-"],
-                               input="".join(f"SELECT count(*) FROM {table};\n" for table in tables)).split()
-            if len(counted) != len(tables):
-                raise RuntimeError(f"counted {len(counted)} of {len(tables)} tables")
-            mismatches = {table: {"expected": meta["row_counts"][table], "restored": int(got)}
-                          for table, got in zip(tables, counted) if int(got) != meta["row_counts"][table]}
+            mismatches = row_count_mismatches(meta["row_counts"], count_rows(
+                self.cfg["socket_dir"], self.cfg["port"], scratch, list(meta["row_counts"])))
             entry.update({"restore_seconds": round(restore_seconds, 3), "tables": len(meta["row_counts"]),
                           "rows": sum(meta["row_counts"].values()),
                           "restore_mb_per_second": round(meta["size_bytes"] / 1e6 / max(restore_seconds, 1e-3), 2),
