@@ -283,6 +283,31 @@ def test_pgbackrest_repository_on_s3_over_verified_tls(target):
     assert res.returncode == 0 and "changed=0" in output, output[-3000:]
 
 
+def test_the_drill_restores_to_a_named_restore_point(target):
+    """bedrock-restore-point before-test returns once the point's WAL is in the archive (pgBackRest in S3 here), so
+    the drill run at once restores to it: the heartbeat written before the point is there, the one written after it
+    is not. A name the archive does not hold fails the drill."""
+    beat = RUN + ("psql -X -q -At -d bedrock -c 'INSERT INTO heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE "
+                  "SET beat = excluded.beat RETURNING extract(epoch FROM beat)'")
+    before = float(target.ssh_out(beat))
+    point = json.loads(target.ssh_out(RUN + "/usr/local/bin/bedrock-restore-point before-test --json"))
+    assert point["name"].startswith("before-test-") and len(point["name"]) == len("before-test-") + 16, point
+    created = datetime.datetime.fromisoformat(point["created"].replace("Z", "+00:00")).timestamp()
+    target.ssh("sleep 1")
+    after = float(target.ssh_out(beat))
+    assert before < created < after
+    drill = target.ssh(RUN + f"/usr/local/bin/bedrock-restore-drill --skip-dump --json --target-name {point['name']}",
+                       check=False)
+    assert drill.returncode == 0, drill.stdout[-2000:] + drill.stderr[-2000:]
+    pitr = json.loads(drill.stdout)["pitr"]
+    assert pitr["recovery_target_name"] == point["name"]
+    assert before - 0.01 <= pitr["newest_heartbeat_restored_epoch"] < created, (before, pitr, created)
+    # A name the archive does not hold is not silently replayed to the end.
+    drill = target.ssh(RUN + "/usr/local/bin/bedrock-restore-drill --skip-dump --json --target-name no-such-point",
+                       check=False)
+    assert drill.returncode == 1 and "point-in-time restore failed" in drill.stdout, drill.stdout[-2000:]
+
+
 def test_two_database_hosts_writing_into_one_stanza_are_refused(target):
     """Two database hosts with one repository host and the default stanza: the pre-flight refuses, naming both and
     the stanza; with a stanza each it accepts. (The container plays both database hosts and the store under three
