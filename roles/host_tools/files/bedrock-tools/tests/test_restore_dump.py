@@ -37,7 +37,8 @@ def test_no_dump_is_refused_before_anything_is_created(config, monkeypatch, caps
 def test_a_taken_name_or_an_unknown_owner_is_refused(config, tmp_path, monkeypatch):
     for suffix, text in ((".dump", "x"), (".dump.sha256", ""), (".dump.json", "{}")):
         (tmp_path / f"appdb-20261201T000000Z{suffix}").write_text(text)
-    answers = {"pg_roles": "0", "pg_database": "1"}
+    answers = {"pg_roles": "0", "pg_database_size": str(10 * 2**20), "SHOW data_directory": str(tmp_path),
+               "pg_database": "1"}
     monkeypatch.setattr(restore_dump, "psql", lambda cfg, sql, *p: next(v for k, v in answers.items() if k in sql))
     cfg = json.loads(config.read_text())
     with pytest.raises(restore_dump.Refused, match="the owner app is not a role"):
@@ -45,3 +46,16 @@ def test_a_taken_name_or_an_unknown_owner_is_refused(config, tmp_path, monkeypat
     answers["pg_roles"] = "1"
     with pytest.raises(restore_dump.Refused, match="appdb_restored_20261201T093000Z exists already"):
         restore_dump.restore(cfg, "appdb", "app", stamp="20261201T093000Z")
+
+
+def test_a_restore_the_disk_cannot_hold_is_refused(config, tmp_path, monkeypatch):
+    for suffix, text in ((".dump", "x"), (".dump.sha256", ""), (".dump.json", "{}")):
+        (tmp_path / f"appdb-20261201T000000Z{suffix}").write_text(text)
+    free = restore_dump.os.statvfs(tmp_path)
+    live = free.f_bavail * free.f_frsize
+    answers = {"pg_roles": "1", "pg_database_size": str(live), "SHOW data_directory": str(tmp_path),
+               "pg_database": "0"}
+    monkeypatch.setattr(restore_dump, "psql", lambda cfg, sql, *p: next(v for k, v in answers.items() if k in sql))
+    monkeypatch.setattr(restore_dump, "run", lambda command: pytest.fail("nothing may be created"))
+    with pytest.raises(restore_dump.Refused, match="the data directory's filesystem has [0-9]+ MiB free"):
+        restore_dump.restore(json.loads(config.read_text()), "appdb", "app")

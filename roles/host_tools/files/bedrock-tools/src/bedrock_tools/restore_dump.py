@@ -4,8 +4,9 @@ The newest complete dump of DATABASE (or the one --dump names) in the backups fo
 pg_restore into <database>_restored_<UTC> owned by --owner (the inventory's owner: roles and their passwords come
 from the inventory, never from a dump), every table's row count compared with the count recorded in the dump's
 snapshot. The live database is never written to; a name already taken is refused. On success it prints the
-statements that swap the two names. Exit 0: restored and every count matches; 1: refused or failed (a restored
-database whose counts differ is kept for inspection, and said so).
+statements that swap the two names. Refused before anything is created when the data directory's filesystem has
+less free space than the live database's size and a fifth. Exit 0: restored and every count matches; 1: refused
+or failed (a restored database whose counts differ is kept for inspection, and said so).
 """
 
 import argparse
@@ -48,6 +49,15 @@ def psql(cfg, sql, *params):
     return res.stdout.strip()
 
 
+def space_needed_and_free(cfg, database):
+    """(bytes the restore needs, bytes free where it writes): the live database's size and a fifth more (its copy
+    lands beside it on the primary's disk), against the free space of the data directory's filesystem."""
+    size = psql(cfg, "SELECT coalesce(max(pg_database_size(datname)), 0) FROM pg_database WHERE datname = :'p0'",
+                database)
+    stat = os.statvfs(psql(cfg, "SHOW data_directory"))
+    return int(size) * 6 // 5, stat.f_bavail * stat.f_frsize
+
+
 def run(command):
     res = subprocess.run(command, capture_output=True, text=True, cwd="/")
     if res.returncode != 0:
@@ -66,6 +76,10 @@ def restore(cfg, database, owner, dump_name=None, stamp=None):
     restored = beside(database, "restored", stamp)
     if psql(cfg, "SELECT count(*) FROM pg_database WHERE datname = :'p0'", restored) != "0":
         raise Refused(f"a database named {restored} exists already; nothing was restored over it")
+    needed, free = space_needed_and_free(cfg, database)
+    if needed > free:
+        raise Refused(f"restoring {database} needs about {needed // 2**20} MiB (the live database's size, with a fifth "
+                      f"more), and the data directory's filesystem has {free // 2**20} MiB free")
     verify_sha256_file(path + ".sha256")
     with open(path + ".json") as fh:
         meta = json.load(fh)
