@@ -153,3 +153,11 @@ def test_role_docs_finds_a_missing_and_a_stray_rule(tmp_path):
     assert "swap_size_mb has no rule in tasks/validate.yml" in found, found
     assert "tasks/validate.yml: swap_sise_mb names no variable of meta/argument_specs.yml" in found, found
     assert "tasks/validate.yml: swap_file has unknown rule keys minimum" in found, found
+
+
+def test_the_filesystem_type_of_a_path_is_its_longest_mount():
+    mounts = "/dev/sda1 / ext4 rw 0 0\nsrv:/backups /mnt/backups nfs4 rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n"
+    assert rules.mount_type("/mnt/backups/wal", mounts) == "nfs4"
+    assert rules.mount_type("/mnt/backupsx", mounts) == "ext4"
+    assert rules.mount_type("/var/lib/pgbackrest/", mounts) == "ext4"
+    assert rules.mount_type("/x", "") == ""

@@ -125,6 +125,19 @@ CASES = [
     ("pgbackrest-repo-host-is-itself", {"backups_archiver": "pgbackrest", "pgbackrest_cipher_pass": "x" * 20,
                                         "pgbackrest_repo_host": NAME},
      f'pgbackrest_repo_host "{NAME}" is this database host itself'),
+    # Outside development and the sandbox the backups outlive the host (this host is also its own store here).
+    ("production-wal-archive-on-the-host", {"bedrock_environment": "production"},
+     'bedrock_environment production keeps the WAL archive off the database host, but wale_file_dir '
+     '"/var/lib/bedrock-wal-e" lies on this host\'s own'),
+    ("production-repository-on-the-host", {"bedrock_environment": "staging", "backups_archiver": "pgbackrest",
+                                           "pgbackrest_cipher_pass": "x" * 20, "pgbackrest_repo_on_database_disk": True},
+     'bedrock_environment staging keeps the repository off the database host, but pgbackrest_repo_path '
+     '"/var/lib/pgbackrest" lies on this host\'s own'),
+    ("production-dumps-on-the-host", {"bedrock_environment": "production", "wale_store_kind": "s3",
+                                      "wale_s3_prefix": "s3://bucket/db", "wale_aws_access_key_id": "k",
+                                      "wale_aws_secret_access_key": "s"},
+     f'bedrock_environment production keeps the dumps off the database host, but backups_store_host "{NAME}" is this '
+     'host itself'),
     ("prepared-statements-on-pgbouncer-1.18", {"pgbouncer_max_prepared_statements": 100},
      "pgbouncer_max_prepared_statements must be 0 with PgBouncer 1.18 (Debian 12): prepared statements in transaction "
      "pooling need PgBouncer 1.21 or later (Debian 13), got 100."),

@@ -317,10 +317,18 @@ def _mount_of(path, mounts):
     return best
 
 
+def _mounts(proc_mounts):
+    return [(fields[1], fields[2]) for fields in (line.split() for line in proc_mounts.splitlines()) if len(fields) > 2]
+
+
 def mount_point(path, proc_mounts):
     """The mount point a path lies on (the path need not exist yet), from /proc/mounts' text."""
-    mounts = [(fields[1], fields[2]) for fields in (line.split() for line in proc_mounts.splitlines()) if len(fields) > 2]
-    return _mount_of(path.rstrip("/") or "/", mounts)[0]
+    return _mount_of(path.rstrip("/") or "/", _mounts(proc_mounts))[0]
+
+
+def mount_type(path, proc_mounts):
+    """The filesystem type (ext4, tmpfs, nfs4 ...) of the mount a path lies on; "" when /proc/mounts has no /."""
+    return _mount_of(path.rstrip("/") or "/", _mounts(proc_mounts))[1]
 
 
 def cross_check(checked, proc_mounts="", known_ports=None):
