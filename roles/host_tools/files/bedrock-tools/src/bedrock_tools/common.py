@@ -103,10 +103,8 @@ def newest_complete_dump(directory, database, name=None):
 def count_rows(host, port, database, tables):
     """Every listed table's rows (names as stored at dump time, format('%I.%I')), counted in one session:
     {table: rows}."""
-    command = as_postgres(["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port),
-                           "-d", database, "-f", "-"])
-    res = subprocess.run(command, capture_output=True, text=True, cwd="/",
-                         input="".join(f"SELECT count(*) FROM {table};\n" for table in tables))
+    res = run_psql(["-h", host, "-p", str(port), "-f", "-"], database=database,
+                   input="".join(f"SELECT count(*) FROM {table};\n" for table in tables))
     if res.returncode != 0:
         raise RuntimeError(f"counting rows in {database} failed: {res.stderr.strip()[-800:]}")
     counted = res.stdout.split()

@@ -15,8 +15,8 @@ import os
 import subprocess
 import sys
 
-from bedrock_tools.common import (BACKUPS_CONFIG, count_rows, newest_complete_dump, row_count_mismatches, utc_stamp,
-                                  verify_sha256_file, version_argument)
+from bedrock_tools.common import (BACKUPS_CONFIG, count_rows, newest_complete_dump, row_count_mismatches, run_psql,
+                                  utc_stamp, verify_sha256_file, version_argument)
 
 
 def beside(database, word, stamp):
@@ -39,11 +39,9 @@ class Refused(Exception):
 
 
 def psql(cfg, sql, *params):
-    command = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", cfg["socket_dir"], "-p",
-               str(cfg["port"]), "-d", "postgres"]
-    for i, value in enumerate(params):
-        command += ["-v", f"p{i}={value}"]
-    res = subprocess.run(command, capture_output=True, text=True, input=sql, cwd="/")
+    """One answer from the cluster's postgres database; params become :'p0', :'p1' ... (quoted by psql)."""
+    variables = [arg for i, value in enumerate(params) for arg in ("-v", f"p{i}={value}")]
+    res = run_psql(["-h", cfg["socket_dir"], "-p", str(cfg["port"]), *variables], input=sql)
     if res.returncode != 0:
         raise RuntimeError(res.stderr.strip()[-800:])
     return res.stdout.strip()
