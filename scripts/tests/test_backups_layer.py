@@ -236,10 +236,9 @@ def s3_store_over_tls(target):
                " && systemd-run --unit bedrock-test-moto -E S3_IGNORE_SUBDOMAIN_BUCKETNAME=true"
                " /opt/moto-test/bin/moto_server -H 127.0.0.1 -p 5000"
                f" && echo '127.0.0.1 {S3_NAME}' >> /etc/hosts && systemctl restart nginx")
-    target.ssh(f"install -d /etc/bedrock-test-s3 && echo {base64.b64encode(ca.encode()).decode()} | base64 -d"
-               " > /etc/bedrock-test-s3/ca.pem && for i in $(seq 1 60); do curl --noproxy '*' -sf"
-               f" --cacert /etc/bedrock-test-s3/ca.pem -X PUT https://{S3_NAME}:{S3_PORT}/bedrock-pgbackrest"
-               " && exit 0; sleep 1; done; exit 1")
+    put_file(target, "/etc/bedrock-test-s3/ca.pem", ca, "0644")
+    target.ssh("for i in $(seq 1 60); do curl --noproxy '*' -sf --cacert /etc/bedrock-test-s3/ca.pem -X PUT"
+               f" https://{S3_NAME}:{S3_PORT}/bedrock-pgbackrest && exit 0; sleep 1; done; exit 1")
     return ca
 
 
