@@ -13,7 +13,6 @@ Scratch databases, clusters and files are removed afterwards; the primary is onl
 """
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -22,9 +21,9 @@ import subprocess
 import sys
 import time
 
+from bedrock_tools.archive import Archive, recovery_settings
 from bedrock_tools.common import (BACKUPS_CONFIG, EX_LOCKED, count_rows, iso, log_line, newest_complete_dump,
-                                  pgbackrest_backups, row_count_mismatches, try_lock, utc_stamp, verify_sha256_file,
-                                  version_argument)
+                                  row_count_mismatches, try_lock, utc_stamp, verify_sha256_file, version_argument)
 
 LOCK_FILE = "/run/lock/bedrock-restore-drill.lock"
 
@@ -39,6 +38,7 @@ class Drill:
         self.drill = cfg["drill"]
         self.quiet = quiet
         self.bin = self.drill["postgresql_bin"]
+        self.archive = Archive(self.drill)
         self.started = now()
         self.report = {"host": socket.gethostname(), "started": iso(self.started), "budgets": {
             "max_backup_age_hours": self.drill["max_backup_age_hours"],
@@ -110,50 +110,9 @@ class Drill:
                         f"(budget {self.drill['max_backup_age_hours']} h)")
 
     # ------------------------------------------------------------------ b) point-in-time recovery
-    # The archiver (drill.archiver, the backups layer's backups_archiver): WAL-E or pgBackRest. Each lists its newest
-    # base backup, fetches it into the scratch data folder and names the restore_command that reads its WAL.
+    # The archiver (drill.archiver, the backups layer's backups_archiver): WAL-E or pgBackRest (archive.Archive).
     def archiver(self):
-        return self.drill.get("archiver", "wal-e")
-
-    def archiver_configured(self):
-        """Whether the archiver's configuration is on this host (WAL-E's envdir, pgBackRest's configuration)."""
-        if self.archiver() == "pgbackrest":
-            return os.path.exists(self.drill.get("pgbackrest_conf", "/etc/pgbackrest/pgbackrest.conf"))
-        return os.path.isdir(self.drill["wale_envdir"])
-
-    def wale(self, *args):
-        return self.run(["envdir", self.drill["wale_envdir"], self.drill["wale_command"], *args])
-
-    def pgbackrest(self, *args):
-        return self.run(["pgbackrest", f"--stanza={self.drill['pgbackrest_stanza']}", *args])
-
-    def newest_base_backup(self):
-        """(name, finished epoch, expanded bytes) of the newest base backup in the archive."""
-        if self.archiver() == "pgbackrest":
-            backups = pgbackrest_backups(self.pgbackrest("info", "--output=json"))
-            if not backups:
-                raise RuntimeError("pgBackRest lists no backup")
-            newest = backups[-1]
-            return newest["label"], float(newest["timestamp"]["stop"]), int(newest["info"]["size"])
-        listing = self.wale("backup-list", "--detail", "LATEST").splitlines()
-        if len(listing) < 2:
-            raise RuntimeError("WAL-E lists no base backup")
-        row = dict(zip(listing[0].split("\t"), listing[1].split("\t")))
-        modified = datetime.datetime.fromisoformat(row["last_modified"].replace("Z", "+00:00")).timestamp()
-        return row.get("name"), modified, int(row.get("expanded_size_bytes") or 0)
-
-    def fetch(self, data, name):
-        if self.archiver() == "pgbackrest":
-            # --set: the backup listed above; the drill writes the recovery settings itself (below).
-            self.pgbackrest(f"--pg1-path={data}", f"--set={name}", "--type=preserve", "restore")
-        else:
-            self.wale("backup-fetch", data, "LATEST")
-
-    def restore_command(self, data, scratch):
-        if self.archiver() == "pgbackrest":
-            return (f"pgbackrest --stanza={self.drill['pgbackrest_stanza']} --pg1-path={data} archive-get %f \"%p\"")
-        return (f"envdir {self.drill['wale_envdir']} {self.drill['wale_command']} wal-fetch --prefetch 0 "
-                f"\"%f\" \"%p\" >>{scratch}/wal-fetch.log 2>&1")
+        return self.archive.kind
 
     def drill_pitr(self, target_time=None, target_name=None):
         entry = {"ok": False, "archiver": self.archiver()}
@@ -163,41 +122,26 @@ class Drill:
         port = str(self.drill["port"])
         started = False
         try:
-            name, finished, expanded = self.newest_base_backup()
+            newest = self.archive.newest_base_backup()
+            name, finished, expanded = newest["name"], newest["stop"], newest["bytes"]
             entry["base_backup"] = name
             entry["base_backup_age_hours"] = round((now() - finished) / 3600, 2)
             entry["base_backup_expanded_bytes"] = expanded
             os.makedirs(data, mode=0o700)
             t0 = now()
-            self.fetch(data, name)
+            self.archive.fetch(data, name)
             entry["fetch_seconds"] = round(now() - t0, 3)
             if not os.path.exists(os.path.join(data, "backup_label")):
                 raise RuntimeError("the fetched base backup has no backup_label: recovery would start from the "
                                    "wrong checkpoint")
             os.makedirs(os.path.join(data, "pg_wal", "archive_status"), exist_ok=True)
-            restore = self.restore_command(data, scratch)
-            conf = [f"port = {port}", "listen_addresses = ''", f"unix_socket_directories = '{scratch}'",
-                    "shared_buffers = 128MB", "max_connections = 20", "hot_standby = off", "ssl = off",
-                    "archive_mode = off", f"restore_command = '{restore}'", "recovery_target_action = 'promote'",
-                    "recovery_target_timeline = 'latest'", f"hba_file = '{data}/pg_hba.conf'",
-                    f"ident_file = '{data}/pg_ident.conf'", "logging_collector = off"]
+            options = recovery_settings(data, data, port, scratch, self.archive.restore_command(data, scratch),
+                                        held_archiving=False, target_time=target_time, target_name=target_name,
+                                        title="bedrock-restore-drill scratch cluster")
             if target_time:
-                conf.append(f"recovery_target_time = '{target_time}'")
                 entry["recovery_target_time"] = target_time
             if target_name:
-                # A name the archive does not hold: recovery reaches the end of the WAL and the server stops
-                # ("recovery ended before configured recovery target was reached"), so the drill fails.
-                conf.append(f"recovery_target_name = '{target_name}'")
                 entry["recovery_target_name"] = target_name
-            with open(os.path.join(data, "postgresql.conf"), "w") as fh:
-                fh.write("# bedrock-restore-drill scratch cluster\n" + "\n".join(conf) + "\n")
-            with open(os.path.join(data, "pg_hba.conf"), "w") as fh:
-                fh.write("local all postgres peer\n")
-            open(os.path.join(data, "pg_ident.conf"), "w").close()
-            open(os.path.join(data, "recovery.signal"), "w").close()
-            # Command-line settings win over the postgresql.auto.conf the cluster inherited from the primary.
-            options = (f"-c config_file={data}/postgresql.conf -c archive_mode=off -c port={port} "
-                       f"-c unix_socket_directories={scratch} -c listen_addresses=")
             timeout = str(int(self.drill["rto_budget_seconds"]) * 2)
             started = True
             self.run([f"{self.bin}/pg_ctl", "start", "-D", data, "-l", f"{scratch}/postgresql.log", "-w", "-t",
@@ -303,7 +247,7 @@ def main(argv=None):
     if not args.skip_dump:
         for database in cfg["databases"]:
             drill.drill_dump(database)
-    if not args.skip_pitr and drill.archiver_configured():
+    if not args.skip_pitr and drill.archive.configured():
         drill.drill_pitr(args.target_time, args.target_name)
     text = drill.finish()
     if args.json:
