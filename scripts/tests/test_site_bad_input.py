@@ -76,6 +76,8 @@ CASES = [
                                              "address": "10.0.0.0/8", "method": "md5"}]}, "method"),
     ("missing-vault-password", {"postgresql_users": [{"name": "app"}]}, "postgresql_users: no password for app"),
     ("empty-password", {"postgresql_users": [{"name": "app", "password": ""}]}, "postgresql_users: no password for app"),
+    ("restore-pending-from-the-inventory", {"postgresql_common_restore_pending": True},
+     "postgresql_common_restore_pending must be false in an inventory or on the command line, got true"),
     ("pgbadger-retention-0", {"pgbadger_retention_days": 0}, "pgbadger_retention_days must be at least 1, got 0"),
     ("max-connections-not-int", {"postgresql_max_connections": "many"}, "postgresql_max_connections"),
     # pgbouncer
