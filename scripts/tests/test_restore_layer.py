@@ -59,6 +59,8 @@ def test_refusals_change_neither_etc_nor_the_data_directory(target):
     refused(*restore(target, restore_confirm=NAME, restore_target_time="2026-12-01 00:00:00+00",
                      restore_target_name="x-20261201T000000Z"),
             "restore_target_time and restore_target_name name two moments; give one.")
+    refused(*restore(target, restore_confirm=NAME, restore_keep_aside="maybe"),
+            'restore_keep_aside and restore_old_primary_fenced must be true or false, got "maybe"')
     refused(*restore(target, restore_confirm=NAME),
             "its data directory is untouched; restoring to the end of the archive is refused: PostgreSQL on this host "
             "holds data (appdb: 1 tables, bedrock: 1 tables); restore_keep_aside=true moves")
