@@ -76,3 +76,29 @@ def test_a_server_that_stopped_ends_the_wait_with_its_log(tmp_path):
     # Connection refusals while it replays are no failure: only a server gone (no postmaster.pid) is.
     (tmp_path / "postmaster.pid").write_text("1\n")
     assert restore_host.wait_for(str(tmp_path), str(tmp_path / "postgresql.log"), "the end", 5, lambda: True) > 0
+
+
+def test_the_plan_refuses_a_disk_without_room_for_the_restored_cluster_beside_the_old(monkeypatch, tmp_path):
+    class Store:
+        kind = "wal-e"
+
+        def __init__(self, cfg):
+            pass
+
+        def configured(self):
+            return True
+
+        def newest_wal(self):
+            return None
+
+        def base_backups(self):
+            return [{"name": "base_1", "stop": 1000.0, "bytes": 10 * 2**30}]
+    monkeypatch.setattr(restore_host, "Archive", Store)
+    monkeypatch.setattr(restore_host, "local_cluster", lambda: {"running": False, "last_archived_wal": None,
+                                                               "user_tables": {}})
+    monkeypatch.setattr(restore_host.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=5 * 2**30))
+    args = types.SimpleNamespace(target_time=None, target_name=None, quiet_seconds=180, old_primary_fenced=True,
+                                 keep_aside=False, data_dir=str(tmp_path / "main"))
+    report = restore_host.plan({"drill": {}}, args, now=10_000)
+    assert report["refused"] == (f"{tmp_path} has 5120 MiB free; the restored cluster needs 12544 MiB (base backup "
+                                 "base_1, 10240 MiB expanded, x1.2 + 256 MiB) beside what the host keeps")
