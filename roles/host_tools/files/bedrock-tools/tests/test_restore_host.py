@@ -41,22 +41,14 @@ def test_a_primary_still_archiving_is_refused_unless_fenced_or_it_is_this_host()
     assert "cannot tell" in restore_host.archiving_elsewhere(None, 1030, 180, None, False)
 
 
+def store_holding(backups, newest_wal):
+    """An Archive class whose store holds these base backups and this newest WAL."""
+    return lambda cfg: types.SimpleNamespace(kind="pgbackrest", configured=lambda: True, newest_wal=lambda: newest_wal,
+                                             base_backups=lambda: backups)
+
+
 def test_the_plan_refuses_local_data_without_keep_aside(monkeypatch, tmp_path):
-    class Store:
-        kind = "pgbackrest"
-
-        def __init__(self, cfg):
-            pass
-
-        def configured(self):
-            return True
-
-        def newest_wal(self):
-            return ("000000010000000000000009", 0.0)
-
-        def base_backups(self):
-            return BACKUPS
-    monkeypatch.setattr(restore_host, "Archive", Store)
+    monkeypatch.setattr(restore_host, "Archive", store_holding(BACKUPS, ("000000010000000000000009", 0.0)))
     monkeypatch.setattr(restore_host, "local_cluster",
                         lambda: {"running": True, "last_archived_wal": None, "user_tables": {"app": 3}})
     args = types.SimpleNamespace(target_time=None, target_name=None, quiet_seconds=180, old_primary_fenced=False,
@@ -79,21 +71,8 @@ def test_a_server_that_stopped_ends_the_wait_with_its_log(tmp_path):
 
 
 def test_the_plan_refuses_a_disk_without_room_for_the_restored_cluster_beside_the_old(monkeypatch, tmp_path):
-    class Store:
-        kind = "wal-e"
-
-        def __init__(self, cfg):
-            pass
-
-        def configured(self):
-            return True
-
-        def newest_wal(self):
-            return None
-
-        def base_backups(self):
-            return [{"name": "base_1", "stop": 1000.0, "bytes": 10 * 2**30}]
-    monkeypatch.setattr(restore_host, "Archive", Store)
+    monkeypatch.setattr(restore_host, "Archive", store_holding([{"name": "base_1", "stop": 1000.0, "bytes": 10 * 2**30}],
+                                                               None))
     monkeypatch.setattr(restore_host, "local_cluster", lambda: {"running": False, "last_archived_wal": None,
                                                                "user_tables": {}})
     monkeypatch.setattr(restore_host.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=5 * 2**30))
