@@ -5,6 +5,7 @@ settings file (written by the backups role)."""
 
 import datetime
 import glob
+import json
 import os
 import subprocess
 
@@ -61,8 +62,6 @@ class Archive:
         """(file name, epoch it was stored) of the newest WAL segment or history file in the archive, or None when
         this store cannot tell (WAL-E on S3)."""
         if self.kind == "pgbackrest":
-            import json
-
             stanzas = json.loads(self.pgbackrest("info", "--output=json") or "[]")
             archives = stanzas[0].get("archive", []) if stanzas else []
             if not archives or not archives[-1].get("max"):
