@@ -1,4 +1,7 @@
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -29,8 +32,35 @@ def test_pgbackrests_backups_oldest_first_and_the_chosen_one_restored_through_it
     assert calls == [["pgbackrest", "--stanza=main", "info", "--output=json"],
                      ["pgbackrest", "--stanza=main", "--pg1-path=/s/data", "--set=20261201-010000F_20261201-020000D",
                       "--type=preserve", "restore"]]
-    # Relative WAL paths resolve against pg1-path: the restored cluster's, never another one's.
-    assert store.restore_command("/s/data", "/s") == 'pgbackrest --stanza=main --pg1-path=/s/data archive-get %f "%p"'
+
+
+def test_pgbackrests_restore_command_fetches_ahead_into_the_recoverys_own_folders(tmp_path):
+    store = archive.Archive({**CFG, "archiver": "pgbackrest"})
+    command = store.restore_command("/s/data", str(tmp_path))
+    # Relative WAL paths resolve against pg1-path: the restored cluster's, never another one's. Spool and lock in the
+    # recovery's folder: the live cluster's archiver never waits on the recovery's lock, nor the other way round.
+    assert command == (f"pgbackrest --stanza=main --pg1-path=/s/data --archive-async --spool-path={tmp_path}/spool "
+                       f"--lock-path={tmp_path}/lock --archive-get-queue-max=1073741824 --process-max=4 "
+                       'archive-get %f "%p"')
+    assert (tmp_path / "spool").is_dir() and (tmp_path / "lock").is_dir()
+    assert store.spool_bytes() == 1024 ** 3
+    assert archive.Archive({**CFG, "archiver": "wal-e"}).spool_bytes() == 0
+
+
+def test_archive_get_processes_still_fetching_are_ended_before_the_folder_goes(tmp_path):
+    mark = f"--spool-path={tmp_path}/spool"
+    ahead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", mark])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--spool-path={tmp_path}/x/spool"])
+    try:
+        store = archive.Archive({**CFG, "archiver": "pgbackrest"})
+        assert store.stop_fetching_ahead(str(tmp_path), timeout=5) == 1
+        assert ahead.wait(timeout=5) == -signal.SIGTERM
+        assert other.poll() is None  # another recovery's fetcher runs on
+        assert archive.Archive({**CFG, "archiver": "wal-e"}).stop_fetching_ahead(str(tmp_path)) == 0
+    finally:
+        for proc in (ahead, other):
+            proc.kill()
+            proc.wait()
 
 
 def test_the_newest_wal_and_when_it_arrived_from_pgbackrests_repository(monkeypatch):

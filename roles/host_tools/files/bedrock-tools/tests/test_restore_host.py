@@ -44,7 +44,7 @@ def test_a_primary_still_archiving_is_refused_unless_fenced_or_it_is_this_host()
 def store_holding(backups, newest_wal):
     """An Archive class whose store holds these base backups and this newest WAL."""
     return lambda cfg: types.SimpleNamespace(kind="pgbackrest", configured=lambda: True, newest_wal=lambda: newest_wal,
-                                             base_backups=lambda: backups)
+                                             base_backups=lambda: backups, spool_bytes=lambda: 2**30)
 
 
 def test_the_plan_refuses_local_data_without_keep_aside(monkeypatch, tmp_path):
@@ -79,5 +79,6 @@ def test_the_plan_refuses_a_disk_without_room_for_the_restored_cluster_beside_th
     args = types.SimpleNamespace(target_time=None, target_name=None, quiet_seconds=180, old_primary_fenced=True,
                                  keep_aside=False, data_dir=str(tmp_path / "main"))
     report = restore_host.plan({"drill": {}}, args, now=10_000)
-    assert report["refused"] == (f"{tmp_path} has 5120 MiB free; the restored cluster needs 12544 MiB (base backup "
-                                 "base_1, 10240 MiB expanded, x1.2 + 256 MiB) beside what the host keeps")
+    assert report["refused"] == (f"{tmp_path} has 5120 MiB free; the restored cluster needs 13568 MiB (base backup "
+                                 "base_1, 10240 MiB expanded, x1.2 + 256 MiB, + 1024 MiB of WAL fetched ahead) beside "
+                                 "what the host keeps")

@@ -189,6 +189,7 @@ class Drill:
         finally:
             if started:
                 subprocess.run([f"{self.bin}/pg_ctl", "stop", "-D", data, "-m", "immediate", "-w"], capture_output=True)
+            self.archive.stop_fetching_ahead(scratch)
             shutil.rmtree(scratch, ignore_errors=True)
 
     def finish(self):

@@ -135,12 +135,15 @@ def plan(cfg, args, now=None):
             raise ValueError(elsewhere)
         parent = os.path.dirname(args.data_dir.rstrip("/"))
         free = shutil.disk_usage(parent).free
-        needed = int(chosen["bytes"] * SPACE_FACTOR + SPACE_MARGIN_BYTES)
+        spool = archive.spool_bytes()
+        needed = int(chosen["bytes"] * SPACE_FACTOR + SPACE_MARGIN_BYTES + spool)
         report["disk"] = {"free_bytes": free, "needed_bytes": needed, "folder": parent}
         if free < needed:
             raise ValueError(f"{parent} has {free // 2**20} MiB free; the restored cluster needs {needed // 2**20} MiB "
                              f"(base backup {chosen['name']}, {chosen['bytes'] // 2**20} MiB expanded, x{SPACE_FACTOR} "
-                             f"+ {SPACE_MARGIN_BYTES // 2**20} MiB) beside what the host keeps")
+                             f"+ {SPACE_MARGIN_BYTES // 2**20} MiB"
+                             + (f", + {spool // 2**20} MiB of WAL fetched ahead" if spool else "")
+                             + ") beside what the host keeps")
     except (ValueError, RuntimeError) as exc:
         report["refused"] = str(exc)
     return report
@@ -183,6 +186,7 @@ def restore(cfg, args):
         shutil.rmtree(data, ignore_errors=True)
         raise
     finally:
+        archive.stop_fetching_ahead(work)
         shutil.rmtree(work, ignore_errors=True)
     report["ok"] = True
     return report
