@@ -23,7 +23,7 @@ rules = _module  # the rule module itself, for the tests that exercise it
 FORMATS, CRON_FIELDS, spec_for = _module.FORMATS, _module.CRON_FIELDS, _module.spec_for
 
 # The order the pre-flight validates the roles in: a run stops at the first role that refuses.
-ROLES = ["sysctl", "limits", "fstab", "swap", "postgresql_common", "postgresql", "pgbadger", "pgbouncer", "wale", "pgbackrest", "backups", "backup_store", "host_tools"]
+ROLES = ["sysctl", "limits", "fstab", "swap", "postgresql_common", "postgresql", "pgbadger", "pgbouncer", "wale", "pgbackrest", "backups", "backup_store", "sshd", "firewall", "host_tools"]
 NO_SUCH_NAME = "bedrock_no_such_name"
 TMPFS_PLACES = ["/run/bedrock-rules-test", "/tmp/bedrock-rules-test"]  # /run is a tmpfs; /tmp becomes one (fstab role)
 # Values a role's default computes from facts or other roles (a template): what they come to on the test host.
@@ -72,6 +72,8 @@ def _refused_strings(fmt, base):
     candidates = [f"{base} ", "", "two words"]
     if fmt == "hba_address":
         return ["10.0.0.1", "everywhere"]
+    if fmt == "cidr":
+        return ["10.0.0.0/33", "everywhere"]
     regex = FORMATS[fmt][0]
     return [c for c in candidates if re.fullmatch(regex, c) is None][:2]
 

@@ -63,6 +63,7 @@ FORMATS = {
     "host_name_or_empty": (r"|[A-Za-z0-9]([A-Za-z0-9.:_-]*[A-Za-z0-9])?", "a host name or address, or empty"),
     "glob": (r"/[^\s'\"]*", "an absolute path pattern without spaces or quotes"),
     "hba_address": (None, "an address with its mask (127.0.0.1/32, ::1/128), samehost or samenet"),
+    "cidr": (None, "an IPv4 or IPv6 address or network (192.0.2.10, 10.0.0.0/8, 2001:db8::/32)"),
 }
 
 RULE_KEYS = frozenset(("min", "max", "format", "port", "cron", "persist", "in", "also", "unique", "keys", "why",
@@ -115,6 +116,12 @@ def type_text(opt):
 
 
 def _format_ok(name, value):
+    if name == "cidr":
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return False
+        return True
     if name == "hba_address":
         if value in ("samehost", "samenet"):
             return True
