@@ -1,0 +1,110 @@
+"""The network layer, live, from the other hosts on the bridge: each port a host listens on answers exactly whom
+the firewall opens it to (the application host reaches PgBouncer, the database host and the store reach each
+other's SSH, the runner reaches SSH only); SSH takes keys only, with the cryptography chosen for its OpenSSH; the
+ruleset is the one loaded at boot. Runs after the converge and again after the reboot."""
+
+import os
+import socket
+
+import pytest
+import testinfra
+
+# Who reaches which port of whom: (from, to) -> ports that answer. Every other port the target listens on (from
+# its ss -ltn) must not answer. Hosts of molecule/site/hosts.yml; "runner" is this process.
+ANSWERS = {
+    ("app", "db"): {6432},
+    ("store", "db"): set(),  # with WAL-E (molecule/site); pgBackRest's repository host reaches SSH (below)
+    ("db", "store"): {22},
+    ("app", "store"): set(),
+    ("db", "app"): set(),
+    ("store", "app"): set(),
+    ("runner", "db"): {22},
+    ("runner", "store"): {22},
+    ("runner", "app"): {22},
+}
+
+
+@pytest.fixture(scope="module")
+def site(host):
+    if "app" not in host.ansible.get_variables().get("groups", {}).get("app", []):
+        pytest.skip("a scenario with an application host (molecule/site, molecule/site-trixie)")
+    inventory = host.backend.ansible_inventory
+    hosts = {name: testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}") for name in ("db", "store", "app")}
+    return {name: {"host": h, "address": h.ansible.get_variables()["testhost_bridge_address"],
+                   "ports": listening(h)} for name, h in hosts.items()}
+
+
+def listening(host):
+    """The TCP ports the host listens on, on any address (loopback ones too: they must not answer from outside)."""
+    lines = host.check_output("ss -Hltn").splitlines()
+    return sorted({int(line.split()[3].rsplit(":", 1)[1]) for line in lines})
+
+
+def probe_from(host, address, ports):
+    """The ports of address that accept a TCP connection from host (3 s each, all at once)."""
+    script = " ".join(f"(timeout 3 bash -c '</dev/tcp/{address}/{p}' 2>/dev/null && echo {p}) &" for p in ports)
+    return {int(p) for p in host.check_output(f"{script} wait").split()}
+
+
+def probe_from_runner(address, ports):
+    found = set()
+    for port in ports:
+        try:
+            socket.create_connection((address, port), timeout=3).close()
+            found.add(port)
+        except OSError:
+            pass
+    return found
+
+
+def test_each_port_answers_only_whom_the_firewall_opens_it_to(host, site):
+    me = host.ansible.get_variables()["inventory_hostname"]
+    answers = dict(ANSWERS)
+    if site["db"]["host"].file("/etc/pgbackrest/pgbackrest.conf").exists:  # molecule/site-trixie
+        answers[("store", "db")] = {22}
+    for target, info in site.items():
+        if target == me:
+            continue
+        assert info["ports"], target
+        answered = probe_from(host, info["address"], info["ports"])
+        assert answered == answers[(me, target)], f"{me} -> {target} ({info['ports']}): {answered}"
+    if me == "db":  # once: from the runner itself
+        for target, info in site.items():
+            answered = probe_from_runner(info["address"], info["ports"])
+            assert answered == answers[("runner", target)], f"runner -> {target} ({info['ports']}): {answered}"
+
+
+def test_the_ruleset_in_force_is_the_boot_ruleset_and_drops_by_default(host):
+    chain = host.check_output("nft list chain inet bedrock input")
+    assert "policy drop;" in chain and "ct state established,related accept" in chain
+    assert host.file("/etc/nftables.conf").content_string == host.file("/var/lib/bedrock/firewall/ruleset.nft").content_string
+    assert host.service("nftables").is_enabled
+    # No rollback left armed.
+    assert host.run("systemctl is-active bedrock-firewall-rollback.timer").stdout.strip() != "active"
+
+
+def test_ssh_takes_keys_only_with_modern_cryptography(host):
+    effective = {}
+    for line in host.check_output("sshd -T").splitlines():
+        key, _, value = line.partition(" ")
+        effective[key] = f"{effective[key]} {value}" if key == "allowgroups" and key in effective else value
+    assert effective["passwordauthentication"] == "no"
+    assert effective["kbdinteractiveauthentication"] == "no"
+    assert effective["permitrootlogin"] == "without-password"  # prohibit-password, as sshd -T spells it
+    assert effective["authenticationmethods"] == "publickey"
+    assert "root" in effective["allowgroups"].split()
+    assert not [c for c in effective["ciphers"].split(",") if "cbc" in c]
+    assert not [m for m in effective["macs"].split(",") if "sha1" in m or "md5" in m or "etm" not in m]
+    assert effective["kexalgorithms"].split(",")[0].startswith(("mlkem768x25519", "sntrup761x25519"))
+    vars_ = host.ansible.get_variables()
+    if "db" in vars_["group_names"] and vars_.get("backups_archiver") == "pgbackrest":
+        assert "postgres" in effective["allowgroups"].split()
+
+
+def test_a_password_login_is_refused_before_any_password_is_asked(host):
+    address = host.ansible.get_variables()["testhost_bridge_address"]
+    res = host.run("true")  # the key works: this very connection
+    assert res.rc == 0
+    attempt = os.popen(f"ssh -o BatchMode=yes -o PubkeyAuthentication=no -o StrictHostKeyChecking=no "
+                       f"-o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 root@{address} true 2>&1").read()
+    assert "Permission denied (publickey)." in attempt, attempt
