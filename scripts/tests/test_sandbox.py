@@ -46,14 +46,18 @@ def audit_finds_drift_and_a_run_puts_it_back():
     clean = audit()
     assert clean.returncode == 0 and "0 drifted setting(s)" in clean.stdout, clean.stdout[-3000:] + clean.stderr[-2000:]
     # By hand: a sysctl, and a postgresql.conf line after Debian's include_dir that beats Bedrock's drop-in.
+    # And the firewall's table deleted (everything would answer).
     launch("ssh", NAME, "sysctl -w net.core.somaxconn=1024 && echo 'work_mem = 64MB' >> "
-                        "/etc/postgresql/17/main/postgresql.conf && systemctl reload postgresql@17-main")
+                        "/etc/postgresql/17/main/postgresql.conf && systemctl reload postgresql@17-main "
+                        "&& nft delete table inet bedrock")
     drifted = audit()
     assert drifted.returncode == 1, drifted.stdout[-3000:] + drifted.stderr[-2000:]
     assert "net.core.somaxconn: live 1024, wanted 8192" in drifted.stdout, drifted.stdout[-3000:]
+    assert "Bedrock's ruleset is not in force" in drifted.stdout, drifted.stdout[-3000:]
     assert "item work_mem = 65536 (/etc/postgresql/17/main/postgresql.conf:" in drifted.stdout, drifted.stdout[-3000:]
     fixed = sandbox()
     assert fixed.returncode == 0, fixed.stdout[-3000:]
     assert audit().returncode == 0
     assert launch("ssh", NAME, "runuser -u postgres -- psql -X -At -c 'SHOW work_mem'").stdout.strip() == "4MB"
     assert launch("ssh", NAME, "sysctl -n net.core.somaxconn").stdout.strip() == "8192"
+    assert "policy drop" in launch("ssh", NAME, "nft list chain inet bedrock input").stdout

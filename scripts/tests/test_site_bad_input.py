@@ -147,6 +147,22 @@ CASES = [
      "pgbouncer_processes must be 1 with PgBouncer 1.18 (Debian 12): processes sharing one port need peering, "
      "PgBouncer 1.19 or later (Debian 13), got 2."),
     ("store-dir-relative", {"backup_store_dir": "srv"}, 'backup_store_dir must be an absolute path without spaces or quotes, got "srv"'),
+    # the network layer: nothing that would shut this run out, nothing open to no one
+    ("ssh-sources-leave-out-the-controller", {"firewall_ssh_sources": ["192.0.2.0/24"]},
+     "firewall_ssh_sources: 192.0.2.0/24 leaves out 10."),
+    ("ssh-port-not-the-runs", {"firewall_ssh_port": 2222},
+     "firewall_ssh_port: 2222, but this run reaches sshd on port 22: the firewall would cut it off."),
+    ("pgbouncer-wide-without-sources", {"pgbouncer_listen_addr": "0.0.0.0", "pgbouncer_listen_wide": True},
+     "pgbouncer_client_sources is empty while pgbouncer_listen_wide is true"),
+    ("postgresql-wide-without-remote-entries", {"postgresql_listen_addresses": "*"},
+     "postgresql: port 5432 would be open to no one: postgresql_hba_entries (beyond loopback) names no address"),
+    ("hba-samenet-behind-the-firewall", {"postgresql_listen_addresses": "*", "postgresql_hba_entries": [
+        {"type": "host", "database": "all", "user": "all", "address": "samenet", "method": "scram-sha-256"}]},
+     "postgresql_hba_entries: an entry's address samenet cannot be opened by the firewall"),
+    ("allow-groups-without-the-runs-account", {"sshd_allow_groups": ["sudo"]},
+     "sshd_allow_groups: sudo holds none of the groups of root, the account this run connects as (root)"),
+    ("root-refused-while-the-run-is-root", {"sshd_permit_root_login": "no"},
+     "sshd_permit_root_login: no, but this run connects as root"),
 ]
 
 
