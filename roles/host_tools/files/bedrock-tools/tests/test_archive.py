@@ -114,3 +114,15 @@ def test_recovery_settings_hold_archiving_for_a_restore_and_turn_it_off_for_a_dr
     scratch = archive.recovery_settings(str(data), str(data), 5499, str(work), "cp x %p", held_archiving=False)
     assert "archive_mode = off" in (data / "postgresql.conf").read_text() and held != scratch
     assert "-c archive_mode=off" in scratch and "listen_addresses= " in scratch
+
+
+def test_a_repository_pgbackrest_cannot_read_is_an_error_not_an_empty_store(monkeypatch):
+    unreadable = json.dumps([{"name": "main", "status": {"code": 99, "message": "other: [056]: unable to connect"},
+                              "backup": []}])
+    answering(monkeypatch, [unreadable])
+    with pytest.raises(RuntimeError, match=r"cannot read the repository of stanza main: other: \[056\]: unable to connect"):
+        archive.Archive({**CFG, "archiver": "pgbackrest"}).base_backups()
+    # "no valid backups" is a store that is there and empty.
+    empty = json.dumps([{"name": "main", "status": {"code": 2, "message": "no valid backups"}, "backup": []}])
+    answering(monkeypatch, [empty])
+    assert archive.Archive({**CFG, "archiver": "pgbackrest"}).base_backups() == []

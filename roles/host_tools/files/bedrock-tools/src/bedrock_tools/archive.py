@@ -46,11 +46,22 @@ class Archive:
     def pgbackrest(self, *args):
         return run(["pgbackrest", f"--stanza={self.stanza}", *args])
 
+    def pgbackrest_info(self):
+        """pgBackRest's info on the stanza (JSON text). A repository it cannot read (its host unreachable, the stanza
+        missing) is an error that says so, not a store without backups: status 0 is ok, 2 "no valid backups"."""
+        info = self.pgbackrest("info", "--output=json")
+        stanzas = json.loads(info or "[]")
+        status = stanzas[0].get("status", {}) if stanzas else {}
+        if status.get("code", 0) not in (0, 2):
+            raise RuntimeError(f"pgBackRest cannot read the repository of stanza {self.stanza}: "
+                               f"{status.get('message', 'no message')} (status {status.get('code')})")
+        return info
+
     def base_backups(self):
         """The base backups, oldest first: {name, stop (epoch), bytes (expanded)}."""
         if self.kind == "pgbackrest":
             return [{"name": b["label"], "stop": float(b["timestamp"]["stop"]), "bytes": int(b["info"]["size"])}
-                    for b in pgbackrest_backups(self.pgbackrest("info", "--output=json"))]
+                    for b in pgbackrest_backups(self.pgbackrest_info())]
         listing = self.wale("backup-list", "--detail").splitlines()
         backups = []
         for line in listing[1:]:
@@ -69,7 +80,7 @@ class Archive:
         """(file name, epoch it was stored) of the newest WAL segment or history file in the archive, or None when
         this store cannot tell (WAL-E on S3)."""
         if self.kind == "pgbackrest":
-            stanzas = json.loads(self.pgbackrest("info", "--output=json") or "[]")
+            stanzas = json.loads(self.pgbackrest_info() or "[]")
             archives = stanzas[0].get("archive", []) if stanzas else []
             if not archives or not archives[-1].get("max"):
                 return None
