@@ -1,7 +1,8 @@
 """The firewall's timed rollback, forced: on a container converged by the network layer, the firewall role is run
 without the pre-flight (which would refuse it) with an SSH opening that leaves out the runner. The run loads the
 ruleset, cannot open a fresh connection, and stops saying so; the previous ruleset comes back within
-firewall_rollback_seconds, the host answers again, and nothing else changed (/etc, the live ruleset)."""
+firewall_rollback_seconds, the host answers again, and nothing else changed (/etc, the live ruleset). Then both
+network roles turned off (and on again): the table and the drop-in go, also after a reboot."""
 
 import os
 import subprocess
@@ -10,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from conftest import REPO, fresh_target
+from conftest import REPO, fresh_target, launch
 
 NAME = "pytest-firewall-rollback"
 ROLLBACK_SECONDS = 30
@@ -52,3 +53,19 @@ def test_a_ruleset_that_cuts_the_run_off_is_rolled_back(target):
     res, output = target.play("network.yml", {"firewall_ssh_sources": [target.ssh_out("echo $SSH_CONNECTION").split()[0]]})
     assert res.returncode == 0, output[-3000:]
     assert target.ssh_out("nft list ruleset") == before[1]
+
+
+def test_turned_off_the_table_and_the_drop_in_go_now_and_at_boot(target):
+    runner = target.ssh_out("echo $SSH_CONNECTION").split()[0]
+    res, output = target.play("network.yml", {"firewall_ssh_sources": [runner], "firewall_enabled": False,
+                                              "sshd_enabled": False}, vars_file="off.yml")
+    assert res.returncode == 0, output[-3000:]
+    assert target.ssh("nft list table inet bedrock", check=False).returncode != 0
+    assert target.ssh("test -e /etc/ssh/sshd_config.d/00-bedrock.conf", check=False).returncode != 0
+    launch("reboot", target.name)
+    assert target.ssh("nft list table inet bedrock", check=False).returncode != 0
+    # On again: the table and the drop-in are back.
+    res, output = target.play("network.yml", {"firewall_ssh_sources": [runner]}, vars_file="on.yml")
+    assert res.returncode == 0, output[-3000:]
+    assert "policy drop" in target.ssh_out("nft list chain inet bedrock input")
+    assert "PasswordAuthentication no" in target.ssh_out("cat /etc/ssh/sshd_config.d/00-bedrock.conf")
