@@ -126,3 +126,15 @@ def test_a_repository_pgbackrest_cannot_read_is_an_error_not_an_empty_store(monk
     empty = json.dumps([{"name": "main", "status": {"code": 2, "message": "no valid backups"}, "backup": []}])
     answering(monkeypatch, [empty])
     assert archive.Archive({**CFG, "archiver": "pgbackrest"}).base_backups() == []
+
+
+def test_pgbackrest_info_is_read_once_for_the_backups_and_the_newest_wal(monkeypatch):
+    info = json.dumps([{"name": "main", "status": {"code": 0, "message": "ok"},
+                        "archive": [{"id": "15-1", "min": "000000010000000000000001", "max": "000000010000000000000007"}],
+                        "backup": [{"label": "F1", "timestamp": {"start": 1, "stop": 2}, "info": {"size": 3}}]}])
+    listing = json.dumps({"000000010000000000000007-bb.lz4": {"type": "file", "time": 160}})
+    calls = answering(monkeypatch, [info, listing])
+    store = archive.Archive({**CFG, "archiver": "pgbackrest"})
+    assert store.newest_wal() == ("000000010000000000000007", 160.0)
+    assert [b["name"] for b in store.base_backups()] == ["F1"]
+    assert [c[2] for c in calls] == ["info", "repo-ls"]

@@ -33,6 +33,7 @@ class Archive:
         self.cfg = drill_cfg
         self.kind = drill_cfg.get("archiver", "wal-e")
         self.stanza = drill_cfg.get("pgbackrest_stanza", "main")
+        self._pgbackrest_info = None  # read once per Archive: the plan and the restore ask it twice at one moment
 
     def configured(self):
         """Whether the archiver's configuration is on this host (WAL-E's envdir, pgBackRest's configuration)."""
@@ -49,12 +50,15 @@ class Archive:
     def pgbackrest_info(self):
         """pgBackRest's info on the stanza (JSON text). A repository it cannot read (its host unreachable, the stanza
         missing) is an error that says so, not a store without backups: status 0 is ok, 2 "no valid backups"."""
+        if self._pgbackrest_info is not None:
+            return self._pgbackrest_info
         info = self.pgbackrest("info", "--output=json")
         stanzas = json.loads(info or "[]")
         status = stanzas[0].get("status", {}) if stanzas else {}
         if status.get("code", 0) not in (0, 2):
             raise RuntimeError(f"pgBackRest cannot read the repository of stanza {self.stanza}: "
                                f"{status.get('message', 'no message')} (status {status.get('code')})")
+        self._pgbackrest_info = info
         return info
 
     def base_backups(self):
