@@ -15,8 +15,8 @@ from bedrock_tools.common import pgbackrest_backups
 
 WAL_SEGMENT = 24  # characters in a WAL segment's name (timeline + log + segment, hex)
 # pgBackRest's asynchronous archive-get for a recovery: processes fetching ahead of the replay, and the most WAL they
-# queue in the spool. Measured on a 1.1 GB cluster with 7.9 GB of WAL to replay (scripts/bench-restore): one
-# archive-get per segment replayed 28 MB/s, four fetching ahead 82.5 MB/s.
+# queue in the spool. Measured on a 1.1 GB cluster with 10 minutes of pgbench WAL to replay (scripts/bench-restore,
+# scripts/bench-results/restore.json): one archive-get per segment replayed 28.0 MB/s, four fetching ahead 94.5 MB/s.
 ARCHIVE_GET_PROCESSES = 4
 ARCHIVE_GET_QUEUE_BYTES = 1024 ** 3
 
