@@ -1,6 +1,6 @@
 """The network layer, live, from the other hosts on the bridge: each port a host listens on answers exactly whom
-the firewall opens it to (the application host reaches PgBouncer, the database host and the store reach each
-other's SSH, the runner reaches SSH only); SSH takes keys only, with the cryptography chosen for its OpenSSH; the
+the firewall opens it to (the application host reaches PgBouncer, the database host the store's SSH, the store the
+database host's SSH only with pgBackRest, the runner SSH only); SSH takes keys only, with the cryptography chosen for its OpenSSH; the
 ruleset is the one loaded at boot. Runs after the converge and again after the reboot."""
 
 import os
