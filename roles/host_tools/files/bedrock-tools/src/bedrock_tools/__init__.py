@@ -1,3 +1,3 @@
 """Bedrock's host-side tools (console scripts listed in pyproject.toml)."""
 
-__version__ = "1.4.0"
+__version__ = "1.5.0"
