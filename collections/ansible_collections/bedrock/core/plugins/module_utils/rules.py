@@ -47,6 +47,8 @@ FORMATS = {
     "s3_bucket": (r"|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name (3-63 of a-z 0-9 . -), or empty"),
     "pem_certificates": (r"|(-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?)+",
                          "PEM certificates (-----BEGIN CERTIFICATE----- ...), or empty"),
+    "pem_private_key": (r"|-----BEGIN (EC |RSA )?PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END (EC |RSA )?PRIVATE KEY-----\n?",
+                        "one unencrypted PEM private key (-----BEGIN PRIVATE KEY----- ...), or empty"),
     "s3_endpoint": (r"|(https?|https\+path|http\+path)://[A-Za-z0-9.-]+(:[0-9]{1,5})?",
                     "empty, or a scheme (http, https, http+path, https+path), a host and a port"),
     "word": (r"[A-Za-z0-9_.-]+", "letters, digits, _ . or - (no spaces)"),
