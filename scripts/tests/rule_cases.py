@@ -32,6 +32,9 @@ COMPUTED = {
     "pgbouncer_databases": [{"name": "appdb"}], "pgbouncer_auth_users": ["app"], "pgbouncer_server_port": 5432,
     "pgbouncer_server_reset_query": "", "backups_databases": ["appdb"],
     "pgbadger_log_line_prefix": "%t [%p]: [%l-1] db=%d,user=%u ",
+    # No TLS pair in the test inventory (nothing listens beyond the host there); the names its hosts would carry.
+    "postgresql_tls_dir": "/etc/bedrock-no-tls", "postgresql_tls_certificate": "", "postgresql_tls_private_key": "",
+    "postgresql_tls_names": ["pytest-site-bad-input"],
     # The test host is Debian 12.
     "postgresql_version": 15, "pgbouncer_max_prepared_statements": 0, "postgresql_packages": ["postgresql-15", "postgresql-client-15", "python3-psycopg2"],
 }

@@ -7,8 +7,10 @@ every valid bound accepted by a check-mode converge. Runs go four at a time agai
 changes nothing: /etc, the database's roles, databases and settings, and the services' start times are compared
 before and after)."""
 
+import datetime
 import json
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -27,6 +29,42 @@ GOOD = {
     "vault_postgresql_app_password": "not-a-demo-secret",
     "postgresql_users": [{"name": "app", "password": "{{ vault_postgresql_app_password }}"}],
 }
+
+def tls_pair(name, days_from=-1, days_to=90):
+    """(certificate, key) in PEM, self-signed for name, valid from days_from to days_to days from now."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + datetime.timedelta(days=days_from))
+            .not_valid_after(now + datetime.timedelta(days=days_to))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+def tls(certificate, key):
+    return {"postgresql_tls_certificate": certificate, "postgresql_tls_private_key": key,
+            "postgresql_tls_names": [NAME]}
+
+
+GOOD_PAIR = tls_pair(NAME)
+GOOD_TLS = tls(*GOOD_PAIR)
+# An inventory's tls/ folder as playbooks/tls-ca.yml leaves it, before its keys are encrypted.
+PLAIN_TLS_DIR = tempfile.mkdtemp(prefix="bedrock-bad-input-tls-")
+for suffix, text in zip((".crt", ".key"), GOOD_PAIR):
+    with open(os.path.join(PLAIN_TLS_DIR, NAME + suffix), "w") as fh:
+        fh.write(text)
+EXPIRED = tls_pair(NAME, days_from=-400, days_to=-3)
+OTHER_KEY = tls_pair(NAME)[1]
 
 CASES = [
     # secrets and environments
@@ -154,15 +192,35 @@ CASES = [
      "firewall_ssh_port: 2222, but this run reaches sshd on port 22: the firewall would cut it off."),
     ("pgbouncer-wide-without-sources", {"pgbouncer_listen_addr": "0.0.0.0", "pgbouncer_listen_wide": True},
      "pgbouncer_client_sources is empty while pgbouncer_listen_wide is true"),
-    ("postgresql-wide-without-remote-entries", {"postgresql_listen_addresses": "*"},
+    ("postgresql-wide-without-remote-entries", {"postgresql_listen_addresses": "*", **GOOD_TLS},
      "postgresql: port 5432 would be open to no one: postgresql_hba_entries (beyond loopback) names no address"),
-    ("hba-samenet-behind-the-firewall", {"postgresql_listen_addresses": "*", "postgresql_hba_entries": [
-        {"type": "host", "database": "all", "user": "all", "address": "samenet", "method": "scram-sha-256"}]},
+    ("hba-samenet-behind-the-firewall", {"postgresql_listen_addresses": "*", **GOOD_TLS, "postgresql_hba_entries": [
+        {"type": "hostssl", "database": "all", "user": "all", "address": "samenet", "method": "scram-sha-256"}]},
      "postgresql_hba_entries: an entry's address samenet cannot be opened by the firewall"),
     ("allow-groups-without-the-runs-account", {"sshd_allow_groups": ["sudo"]},
      "sshd_allow_groups: sudo holds none of the groups of root, the account this run connects as (root)"),
     ("root-refused-while-the-run-is-root", {"sshd_permit_root_login": "no"},
      "sshd_permit_root_login: no, but this run connects as root"),
+    # TLS wherever PostgreSQL or PgBouncer listens beyond the host, with a pair that is right
+    ("tls-certificate-not-its-key", tls(GOOD_TLS["postgresql_tls_certificate"], OTHER_KEY),
+     "does not match postgresql_tls_private_key: the key's public key is not the certificate's"),
+    ("tls-certificate-expired", tls(*EXPIRED), "(UTC): expired; issue a new one"),
+    ("tls-certificate-without-the-name", {**GOOD_TLS, "postgresql_tls_names": [NAME, "db.example"]},
+     "not db.example from postgresql_tls_names"),
+    ("tls-key-without-certificate", {"postgresql_tls_private_key": OTHER_KEY},
+     "postgresql_tls_certificate is empty while postgresql_tls_private_key is set"),
+    ("tls-key-file-in-clear-text-in-production", {"bedrock_environment": "production", "postgresql_tls_dir": PLAIN_TLS_DIR,
+                                                  "postgresql_tls_names": [NAME]},
+     f"postgresql_tls_private_key: {PLAIN_TLS_DIR}/{NAME}.key not encrypted (bedrock_environment production)"),
+    ("pgbouncer-wide-without-certificate", {"pgbouncer_listen_addr": "0.0.0.0", "pgbouncer_listen_wide": True,
+                                            "pgbouncer_client_sources": ["192.0.2.10"]},
+     "pgbouncer_listen_wide is true, which needs TLS (client_tls_sslmode = require), but postgresql_tls_certificate is"),
+    ("postgresql-wide-without-certificate", {"postgresql_listen_addresses": "*", "postgresql_hba_entries": [
+        {"type": "hostssl", "database": "all", "user": "all", "address": "192.0.2.0/24", "method": "scram-sha-256"}]},
+     'postgresql_listen_addresses "*" listens beyond the host, which needs TLS'),
+    ("hba-remote-entry-in-clear-text", {"postgresql_hba_entries": [
+        {"type": "host", "database": "all", "user": "all", "address": "192.0.2.0/24", "method": "scram-sha-256"}]},
+     "admits clients beyond the host without TLS: the type must be hostssl"),
 ]
 
 

@@ -46,6 +46,10 @@ def probe_from(host, address, ports):
     return {int(p) for p in host.check_output(f"{script} wait").split()}
 
 
+def postgresql_listens_wide(site):
+    return site["db"]["host"].ansible.get_variables().get("postgresql_listen_addresses", "localhost") != "localhost"
+
+
 def probe_from_runner(address, ports):
     found = set()
     for port in ports:
@@ -62,6 +66,8 @@ def test_each_port_answers_only_whom_the_firewall_opens_it_to(host, site):
     answers = dict(ANSWERS)
     if site["db"]["host"].file("/etc/pgbackrest/pgbackrest.conf").exists:  # molecule/site-trixie
         answers[("store", "db")] = {22}
+    if postgresql_listens_wide(site):  # molecule/site-trixie: its pg_hba names the application host
+        answers[("app", "db")] = {6432, 5432}
     for target, info in site.items():
         if target == me:
             continue
@@ -108,3 +114,73 @@ def test_a_password_login_is_refused_before_any_password_is_asked(host):
     attempt = os.popen(f"ssh -o BatchMode=yes -o PubkeyAuthentication=no -o StrictHostKeyChecking=no "
                        f"-o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 root@{address} true 2>&1").read()
     assert "Permission denied (publickey)." in attempt, attempt
+
+
+# What a client sees, from the application host, without libpq there: the startup message in clear text (what
+# sslmode=disable sends), then the SSLRequest, a TLS handshake that checks the CA and the name (sslmode=verify-full)
+# and the startup message inside it. Prints one line per attempt.
+CLIENT = r"""
+import socket, ssl, struct, sys
+address, port, cafile, name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+def startup(sock):
+    body = struct.pack("!i", 196608) + b"user\0app\0database\0app\0\0"
+    sock.sendall(struct.pack("!i", len(body) + 4) + body)
+    reply = sock.recv(4096)
+    if reply[:1] == b"R":
+        return "R %d" % struct.unpack("!i", reply[5:9])[0]
+    return reply[:1].decode() + " " + reply[5:].decode(errors="replace").replace("\0", " ")
+
+with socket.create_connection((address, port), timeout=5) as plain:
+    print("disable:", startup(plain))
+for server_name in (name, "not-" + name):
+    with socket.create_connection((address, port), timeout=5) as raw:
+        raw.sendall(struct.pack("!ii", 8, 80877103))
+        answer = raw.recv(1)
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+            with context.wrap_socket(raw, server_hostname=server_name) as tls:
+                print("verify-full %s:" % server_name, answer.decode(), tls.version(), startup(tls))
+        except ssl.SSLError as exc:
+            print("verify-full %s:" % server_name, answer.decode(), "refused", exc.reason)
+"""
+
+
+def ca_certificate(host):
+    """The environment's CA the scenario's prepare made (playbooks/tls-ca.yml, in the inventory's tls/)."""
+    inventory = host.backend.ansible_inventory
+    folder = inventory if os.path.isdir(inventory) else os.path.dirname(inventory)
+    with open(os.path.join(folder, "tls", "ca.crt")) as fh:
+        return fh.read()
+
+
+def test_the_application_host_reaches_pgbouncer_and_postgresql_over_verified_tls_only(host, site):
+    """PgBouncer (and PostgreSQL where it listens wide) refuse a client in clear text, and present a certificate the
+    environment's CA signed for the address the application connects to: verify-full succeeds up to the password
+    exchange (SCRAM, code 10), and the same certificate fails for any other name."""
+    if host.ansible.get_variables()["inventory_hostname"] != "app":
+        pytest.skip("from the application host")
+    host.run("cat > /tmp/bedrock-ca.crt <<'EOF'\n%sEOF" % ca_certificate(host))
+    address = site["db"]["address"]
+    ports = [6432] + ([5432] if postgresql_listens_wide(site) else [])
+    for port in ports:
+        out = host.check_output("python3 -c %s %s %s /tmp/bedrock-ca.crt %s", CLIENT, address, str(port), address)
+        lines = dict(line.split(": ", 1) for line in out.splitlines())
+        assert lines["disable"].startswith("E ") and (
+            "SSL required" in lines["disable"] or "no encryption" in lines["disable"]), (port, out)
+        assert lines[f"verify-full {address}"].startswith("S TLSv1.3 R 10"), (port, out)
+        assert "refused" in lines[f"verify-full not-{address}"], (port, out)
+
+
+def test_the_database_host_logs_in_with_libpq_verify_full_and_is_refused_without_tls(host, site):
+    """A real libpq login through PgBouncer at the address clients use, its certificate verified against the CA;
+    sslmode=disable is refused by PgBouncer itself."""
+    if host.ansible.get_variables()["inventory_hostname"] != "db":
+        pytest.skip("on the database host (psql is there)")
+    host.run("cat > /tmp/bedrock-ca.crt <<'EOF'\n%sEOF" % ca_certificate(host))
+    password = host.ansible.get_variables()["vault_postgresql_app_password"]
+    dsn = f"host={site['db']['address']} port=6432 dbname=app user=app sslrootcert=/tmp/bedrock-ca.crt"
+    good = host.run("PGPASSWORD=%s psql -X -At -d %s -c 'SELECT current_user'", password, dsn + " sslmode=verify-full")
+    assert good.rc == 0 and good.stdout.strip() == "app", good.stderr
+    plain = host.run("PGPASSWORD=%s psql -X -At -d %s -c 'SELECT 1'", password, dsn + " sslmode=disable")
+    assert plain.rc != 0 and "SSL required" in plain.stderr, plain.stderr

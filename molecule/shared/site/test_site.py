@@ -162,7 +162,7 @@ def test_the_host_tools_are_one_wheel_in_one_virtualenv(host):
         version = re.search(r'__version__ = "([^"]+)"', fh.read()).group(1)
     with open(os.path.join(TOOLS_SOURCE, "pyproject.toml")) as fh:
         commands = re.findall(r'(?m)^(bedrock-[a-z0-9-]+) = "bedrock_tools', fh.read())
-    assert len(commands) == 11
+    assert len(commands) == 12
     for command in commands:
         link = host.file(f"/usr/local/bin/{command}")
         assert link.is_symlink and link.linked_to == f"/opt/bedrock-tools/bin/{command}", command
