@@ -1,5 +1,6 @@
 """Loads the launcher (a script without .py) as a module, and offers helpers for live runner checks."""
 
+import datetime
 import importlib.machinery
 import importlib.util
 import os
@@ -95,3 +96,24 @@ DB_HOST_VARS = {
     "postgresql_users": [{"name": "app", "password": "app-test-password"}],
     "postgresql_databases": [{"name": "appdb", "owner": "app"}],
 }
+
+
+def tls_pair(name, days_from=-1, days_to=90):
+    """(certificate, key) in PEM, self-signed for name, valid from days_from to days_to days from now."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + datetime.timedelta(days=days_from))
+            .not_valid_after(now + datetime.timedelta(days=days_to))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()

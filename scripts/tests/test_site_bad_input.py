@@ -7,7 +7,6 @@ every valid bound accepted by a check-mode converge. Runs go four at a time agai
 changes nothing: /etc, the database's roles, databases and settings, and the services' start times are compared
 before and after)."""
 
-import datetime
 import json
 import os
 import tempfile
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 import rule_cases
-from conftest import DB_HOST_VARS, REPO, fresh_target
+from conftest import DB_HOST_VARS, REPO, fresh_target, tls_pair
 
 NAME = "pytest-site-bad-input"
 
@@ -29,27 +28,6 @@ GOOD = {
     "vault_postgresql_app_password": "not-a-demo-secret",
     "postgresql_users": [{"name": "app", "password": "{{ vault_postgresql_app_password }}"}],
 }
-
-def tls_pair(name, days_from=-1, days_to=90):
-    """(certificate, key) in PEM, self-signed for name, valid from days_from to days_to days from now."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now + datetime.timedelta(days=days_from))
-            .not_valid_after(now + datetime.timedelta(days=days_to))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
-
 
 def tls(certificate, key):
     return {"postgresql_tls_certificate": certificate, "postgresql_tls_private_key": key,

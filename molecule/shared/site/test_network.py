@@ -184,3 +184,22 @@ def test_the_database_host_logs_in_with_libpq_verify_full_and_is_refused_without
     assert good.rc == 0 and good.stdout.strip() == "app", good.stderr
     plain = host.run("PGPASSWORD=%s psql -X -At -d %s -c 'SELECT 1'", password, dsn + " sslmode=disable")
     assert plain.rc != 0 and "SSL required" in plain.stderr, plain.stderr
+
+
+def test_the_daily_expiry_check_of_each_certificate_in_use_says_ok(host, site):
+    """The cron lines of the services that present a certificate (PgBouncer here; PostgreSQL where it listens wide),
+    run as cron runs them but without --quiet: OK, with the days left."""
+    if host.ansible.get_variables()["inventory_hostname"] != "db":
+        pytest.skip("on the database host")
+    expected = {"/etc/cron.d/bedrock-pgbouncer-tls": "/etc/pgbouncer/tls/server.crt"}
+    if postgresql_listens_wide(site):
+        expected["/etc/cron.d/bedrock-postgresql-tls"] = host.check_output(
+            "runuser -u postgres -- psql -X -At -c 'SHOW ssl_cert_file'")
+    present = set(host.check_output("ls /etc/cron.d").split())
+    assert {os.path.basename(f) for f in expected} == present & {"bedrock-pgbouncer-tls", "bedrock-postgresql-tls"}
+    for cron_file, certificate in expected.items():
+        line = [entry for entry in host.file(cron_file).content_string.splitlines() if entry and entry[0].isdigit()][0]
+        user, command = line.split()[5], line.split(None, 6)[6].replace(" --quiet", "")
+        assert user == "postgres" and command.endswith(certificate), line
+        res = host.run("runuser -u postgres -- %s" % command)
+        assert res.rc == 0 and res.stdout.startswith(f"OK - {certificate}: expires in"), res.stdout
