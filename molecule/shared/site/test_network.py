@@ -146,12 +146,14 @@ for server_name in (name, "not-" + name):
 """
 
 
-def ca_certificate(host):
-    """The environment's CA the scenario's prepare made (playbooks/tls-ca.yml, in the inventory's tls/)."""
+def put_ca_certificate(host):
+    """Copy the environment's CA the scenario's prepare made (playbooks/tls-ca.yml, in the inventory's tls/) to the
+    host, as a client's sslrootcert; its path there."""
     inventory = host.backend.ansible_inventory
     folder = inventory if os.path.isdir(inventory) else os.path.dirname(inventory)
     with open(os.path.join(folder, "tls", "ca.crt")) as fh:
-        return fh.read()
+        host.check_output("cat > /tmp/bedrock-ca.crt <<'EOF'\n%sEOF" % fh.read())
+    return "/tmp/bedrock-ca.crt"
 
 
 def test_the_application_host_reaches_pgbouncer_and_postgresql_over_verified_tls_only(host, site):
@@ -160,11 +162,11 @@ def test_the_application_host_reaches_pgbouncer_and_postgresql_over_verified_tls
     exchange (SCRAM, code 10), and the same certificate fails for any other name."""
     if host.ansible.get_variables()["inventory_hostname"] != "app":
         pytest.skip("from the application host")
-    host.run("cat > /tmp/bedrock-ca.crt <<'EOF'\n%sEOF" % ca_certificate(host))
+    cafile = put_ca_certificate(host)
     address = site["db"]["address"]
     ports = [6432] + ([5432] if postgresql_listens_wide(site) else [])
     for port in ports:
-        out = host.check_output("python3 -c %s %s %s /tmp/bedrock-ca.crt %s", CLIENT, address, str(port), address)
+        out = host.check_output("python3 -c %s %s %s %s %s", CLIENT, address, str(port), cafile, address)
         lines = dict(line.split(": ", 1) for line in out.splitlines())
         assert lines["disable"].startswith("E ") and (
             "SSL required" in lines["disable"] or "no encryption" in lines["disable"]), (port, out)
@@ -177,9 +179,9 @@ def test_the_database_host_logs_in_with_libpq_verify_full_and_is_refused_without
     sslmode=disable is refused by PgBouncer itself."""
     if host.ansible.get_variables()["inventory_hostname"] != "db":
         pytest.skip("on the database host (psql is there)")
-    host.run("cat > /tmp/bedrock-ca.crt <<'EOF'\n%sEOF" % ca_certificate(host))
+    cafile = put_ca_certificate(host)
     password = host.ansible.get_variables()["vault_postgresql_app_password"]
-    dsn = f"host={site['db']['address']} port=6432 dbname=app user=app sslrootcert=/tmp/bedrock-ca.crt"
+    dsn = f"host={site['db']['address']} port=6432 dbname=app user=app sslrootcert={cafile}"
     good = host.run("PGPASSWORD=%s psql -X -At -d %s -c 'SELECT current_user'", password, dsn + " sslmode=verify-full")
     assert good.rc == 0 and good.stdout.strip() == "app", good.stderr
     plain = host.run("PGPASSWORD=%s psql -X -At -d %s -c 'SELECT 1'", password, dsn + " sslmode=disable")
